@@ -1,0 +1,36 @@
+"""mesh_nb: data-mesh privacy by design in the notebook.
+
+>>> import mesh_nb
+>>> m = mesh_nb.demo_mesh("mesh-demo")                       # doctest: +SKIP
+>>> s = m.bind("customers", purpose="churn-analysis", analyst="alice")   # doctest: +SKIP
+>>> s.budget()                                               # doctest: +SKIP
+"""
+
+from .contract import Contract, check_contract, load_contract
+from .errors import (BudgetExceeded, ContractError, LedgerTampered, MeshError, PolicyViolation,
+                     Problem)
+from .mesh import Mesh, Product, demo_mesh, open_mesh
+from .session import BudgetStatus, Session
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BudgetExceeded", "BudgetStatus", "Contract", "ContractError", "LedgerTampered", "Mesh",
+    "MeshError", "PolicyViolation", "Problem", "Product", "Session", "check_contract",
+    "demo_mesh", "load_contract", "open_mesh", "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext mesh_nb``: register the magics."""
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:
+    """``%unload_ext mesh_nb``: remove every hook ``load_ipython_extension`` added."""
+    from .magics import unload
+
+    unload(ipython)

@@ -1,0 +1,148 @@
+"""``mesh-nb``: the command line over the same Python API the notebook uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .contract import check_contract
+from .errors import MeshError
+from .mesh import DEFAULT_DEMO_DIR, Mesh, find_contracts, open_mesh
+
+
+def _mesh_root(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("MESH_NB_ROOT") or ".")
+
+
+def _open_product_ledger(product: str, mesh: str | None):
+    """PRODUCT is a product folder, or a product name in the mesh at --mesh / MESH_NB_ROOT."""
+    folder = Path(product)
+    m = open_mesh(folder if (folder / "datacontract.yaml").is_file() else _mesh_root(mesh))
+    name = next(iter(m.products)) if len(m.products) == 1 and folder.is_dir() else product
+    return m.ledger(name)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Print every problem of the contracts at PATH; exit 1 if there is one."""
+    total, files = 0, []
+    for path in args.paths:
+        p = Path(path)
+        found = [p] if p.is_file() else find_contracts(p) if p.is_dir() else []
+        if not found:
+            print(f"{path}: no datacontract.yaml here — give a product folder, a contract "
+                  "file or a mesh folder")
+            total += 1
+        files += found
+    for file in files:
+        _, problems = check_contract(file)
+        for problem in problems:
+            print(problem)
+        total += len(problems)
+        if not problems:
+            print(f"{file}: ok")
+    if total:
+        print(f"{total} problem(s)", file=sys.stderr)
+    return 1 if total else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Write the demo mesh; without --init, also run the demo session end to end."""
+    from .demo import write_demo
+
+    if args.init:
+        root = write_demo(Path(args.init), seed=args.seed)
+        print(f"demo mesh written to {root}: customers/ and sales/")
+        return 0
+    from .demo_run import run_demo
+
+    run_demo(Path(args.dir), seed=args.seed, analyst=args.analyst)
+    return 0
+
+
+def _format_entry(e) -> str:
+    details = ", ".join(f"{k}={v}" for k, v in sorted(e.details.items()))
+    spend = f"ε={e.epsilon:g} δ={e.delta:g}" if e.epsilon_micro or e.delta_pico else ""
+    return (f"{e.seq:>6}  {e.ts[:19]}  {e.kind:<16} {e.analyst or '-':<14} "
+            f"{e.purpose or '-':<20} {spend:<18} {details}")
+
+
+def cmd_ledger_show(args: argparse.Namespace) -> int:
+    ledger = _open_product_ledger(args.product, args.mesh)
+    entries = ledger.entries(kind=args.kind, purpose=args.purpose, analyst=args.analyst,
+                             since=args.since)
+    if args.json:
+        for e in entries:
+            print(json.dumps({"seq": e.seq, "ts": e.ts, "kind": e.kind, "session": e.session,
+                              "analyst": e.analyst, "purpose": e.purpose,
+                              "epsilon": e.epsilon, "delta": e.delta, "details": e.details},
+                             sort_keys=True))
+        return 0
+    print(f"{'seq':>6}  {'when (UTC)':<19}  {'kind':<16} {'analyst':<14} {'purpose':<20} "
+          f"{'spent':<18} details")
+    for e in entries:
+        print(_format_entry(e))
+    print(f"{len(entries)} of {len(ledger)} entries")
+    return 0
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    ledger = _open_product_ledger(args.product, args.mesh)
+    report = ledger.verify(full=args.full)
+    print(f"ok: {report.entries} entries verified in {report.seconds:.3f} s "
+          f"({report.signatures_checked} signature(s) checked; owner checkpoint at "
+          f"{report.checkpoint} entries)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mesh-nb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="write the demo mesh and run a demo session")
+    demo.add_argument("--init", metavar="DIR", help="only write the demo mesh into DIR")
+    demo.add_argument("--dir", default=DEFAULT_DEMO_DIR,
+                      help=f"where the demo mesh lives (default: ./{DEFAULT_DEMO_DIR})")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--analyst", default="demo-analyst")
+    demo.set_defaults(func=cmd_demo)
+
+    check = sub.add_parser("check", help="check contracts; prints file:line: field: problem")
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.set_defaults(func=cmd_check)
+
+    ledger = sub.add_parser("ledger", help="the owner's ledger of a product")
+    lsub = ledger.add_subparsers(dest="ledger_command", required=True)
+    for name, func, text in (("show", cmd_ledger_show, "list entries"),
+                             ("verify", cmd_ledger_verify, "check chain, signatures, checkpoint")):
+        p = lsub.add_parser(name, help=text)
+        p.add_argument("product", metavar="PRODUCT", help="product folder or product name")
+        p.add_argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT or .)")
+        p.set_defaults(func=func)
+        if name == "show":
+            p.add_argument("--purpose")
+            p.add_argument("--analyst")
+            p.add_argument("--kind")
+            p.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
+            p.add_argument("--json", action="store_true", help="one JSON object per line")
+        else:
+            p.add_argument("--full", action="store_true",
+                           help="check every entry's signature (slower)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mesh-nb`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MeshError as exc:
+        print(f"mesh-nb: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

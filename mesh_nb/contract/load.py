@@ -1,0 +1,336 @@
+"""From a contract YAML file to a checked :class:`Contract`.
+
+Stages, each returning problems located in the file: YAML with lines -> ODCS (JSON Schema and
+pydantic model) -> our strict policy model -> the internal dataclasses -> cross-checks between
+the policy, the schema and the data files.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import ContractError, Problem
+from .model import (ACCESS_MODES, CLASSIFICATIONS, NUMERIC_TYPES, Budget, Column, Contract,
+                    Purpose, Table)
+from .odcs import validate_odcs
+from .privacy import (POLICY_PROPERTY, GeneralizeSpec, PrivacySpec, parse_model, period_days,
+                      purpose_name_ok)
+from .yamlsource import YamlSource, read_yaml
+
+CONTRACT_FILE = "datacontract.yaml"
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DATA_FORMATS = ("parquet", "csv")
+COLUMN_PROPERTIES = ("pii", "meshNbPiiEntity", "meshNbGeneralize")
+
+
+def contract_file(path: str | Path) -> Path:
+    """A product folder or a contract file -> the contract file."""
+    p = Path(path)
+    return p / CONTRACT_FILE if p.is_dir() else p
+
+
+def load_contract(path: str | Path, *, count_rows: bool = True) -> Contract:
+    """Load and check a contract; raises :class:`ContractError` listing every problem."""
+    contract, problems = check_contract(path, count_rows=count_rows)
+    if problems or contract is None:
+        raise ContractError(problems)
+    return contract
+
+
+def check_contract(path: str | Path, *, count_rows: bool = True
+                   ) -> tuple[Contract | None, list[Problem]]:
+    """Every problem of a contract, and the contract when it could be built."""
+    file = contract_file(path)
+    src, problems = read_yaml(file)
+    if src is None or not isinstance(src.data, dict):
+        return None, problems
+    problems += validate_odcs(src)
+    builder = _Builder(src, file)
+    contract = builder.build()
+    problems += builder.problems
+    if contract is not None:
+        problems += _cross_check(contract, src, count_rows=count_rows)
+    problems.sort(key=lambda p: (p.line or 0, p.field))
+    return (contract if not problems else None), problems
+
+
+def _custom(props: Any) -> dict[str, tuple[int, Any]]:
+    """ODCS customProperties list -> {property: (index, value)}."""
+    out: dict[str, tuple[int, Any]] = {}
+    for i, item in enumerate(props or []):
+        if isinstance(item, dict) and "property" in item:
+            out[str(item["property"])] = (i, item.get("value"))
+    return out
+
+
+class _Builder:
+    """Builds the internal model, collecting problems instead of stopping at the first."""
+
+    def __init__(self, src: YamlSource, file: Path):
+        self.src, self.file = src, file
+        self.problems: list[Problem] = []
+
+    def add(self, path: tuple, what: str, fix: str) -> None:
+        self.problems.append(self.src.problem(path, what, fix))
+
+    def build(self) -> Contract | None:
+        d = self.src.data
+        name = d.get("name")
+        if not isinstance(name, str) or not IDENT.match(name):
+            self.add(("name",), "product name must be a SQL identifier (letters, digits, _)",
+                     "queries name tables as `product.table`: use e.g. `customers`")
+        tables = self.tables(d.get("schema"))
+        policy = self.policy(d.get("customProperties"))
+        if policy is None or not tables or not isinstance(name, str):
+            return None
+        spec, at = policy
+        purposes = {}
+        for pname, p in spec.purposes.items():
+            if not purpose_name_ok(pname):
+                self.add(at + ("purposes", pname), "purpose name is not a slug",
+                         "use lower-case letters, digits, - and _, e.g. `churn-analysis`")
+            budget = None
+            if p.budget is not None:
+                budget = Budget(p.budget.epsilon, p.budget.delta, p.budget.scope,
+                                period_days(p.budget.period))
+            purposes[pname] = Purpose(
+                name=pname, description=p.description, access=p.access,
+                allowed_columns=tuple(p.allowedColumns), legal_basis=p.legalBasis,
+                budget=budget, max_epsilon_per_query=p.maxEpsilonPerQuery,
+                default_epsilon_per_query=p.defaultEpsilonPerQuery,
+                requires_acknowledgement=p.requiresAcknowledgement,
+                approvers=tuple(p.approvers))
+        team = d.get("team") if isinstance(d.get("team"), dict) else {}
+        owners = tuple(m.get("username", "") for m in team.get("members") or []
+                       if isinstance(m, dict) and m.get("role") == "owner")
+        desc = d.get("description")
+        return Contract(
+            id=str(d.get("id", name)), name=name, version=str(d.get("version", "")),
+            path=self.file, tables=tuple(tables), privacy_unit=spec.privacyUnit,
+            max_contributions=spec.maxContributions, purposes=purposes,
+            join_keys=tuple(spec.joinKeys), domain=str(d.get("domain") or ""),
+            team=str(team.get("name") or ""), owners=owners,
+            description=str(desc.get("purpose", "")) if isinstance(desc, dict) else "")
+
+    def policy(self, props: Any) -> tuple[PrivacySpec, tuple] | None:
+        found = _custom(props)
+        if POLICY_PROPERTY not in found:
+            self.add(("customProperties",), f"no `{POLICY_PROPERTY}` custom property",
+                     "add the privacy policy (privacyUnit, maxContributions, purposes); "
+                     "see docs/contract.md")
+            return None
+        i, value = found[POLICY_PROPERTY]
+        at = ("customProperties", i, "value")
+        spec, problems = parse_model(PrivacySpec, value, self.src, at)
+        self.problems += problems
+        return (spec, at) if spec is not None else None
+
+    def tables(self, schema: Any) -> list[Table]:
+        if not isinstance(schema, list) or not schema:
+            self.add(("schema",), "no tables", "add a `schema:` list with at least one table")
+            return []
+        files = self.data_files()
+        tables = []
+        for ti, obj in enumerate(schema):
+            if not isinstance(obj, dict):
+                continue
+            tname = obj.get("name")
+            if not isinstance(tname, str) or not IDENT.match(tname):
+                self.add(("schema", ti, "name"), "table name must be a SQL identifier",
+                         "use letters, digits and _, e.g. `accounts`")
+                continue
+            physical = str(obj.get("physicalName") or tname)
+            columns = [c for ci, prop in enumerate(obj.get("properties") or [])
+                       if (c := self.column(("schema", ti, "properties", ci), prop))]
+            if not columns:
+                self.add(("schema", ti), f"table `{tname}` has no columns",
+                         "list its columns under `properties:`")
+            names = [c.name for c in columns]
+            for dup in sorted({n for n in names if names.count(n) > 1}):
+                self.add(("schema", ti, "properties"), f"column `{dup}` is declared twice",
+                         "remove one of them")
+            match = files.get(physical) or files.get(tname)
+            if match is None and len(schema) == 1 and len(files) == 1:
+                match = next(iter(files.values()))
+            if match is None:
+                self.add(("schema", ti), f"table `{tname}` has no data file",
+                         f"add a server `{{type: local, format: parquet, path: ./{physical}"
+                         ".parquet}`; the file's name must be the table's physicalName")
+            tables.append(Table(tname, tuple(columns), physical,
+                                match[0] if match else None, match[1] if match else "parquet",
+                                str(obj.get("description") or "")))
+        return tables
+
+    def data_files(self) -> dict[str, tuple[Path, str]]:
+        """Local file servers by file stem: {stem: (absolute path, format)}."""
+        out = {}
+        for si, srv in enumerate(self.src.data.get("servers") or []):
+            if not isinstance(srv, dict) or srv.get("type") != "local" or not srv.get("path"):
+                continue
+            fmt = str(srv.get("format") or Path(str(srv["path"])).suffix.lstrip("."))
+            if fmt not in DATA_FORMATS:
+                self.add(("servers", si, "format"), f"data format `{fmt}` is not supported",
+                         f"use one of: {', '.join(DATA_FORMATS)}")
+                continue
+            path = (self.file.parent / str(srv["path"])).resolve()
+            out[path.stem] = (path, fmt)
+        return out
+
+    def column(self, at: tuple, prop: Any) -> Column | None:
+        if not isinstance(prop, dict) or not isinstance(prop.get("name"), str):
+            return None
+        name = prop["name"]
+        ltype = str(prop.get("logicalType") or "string")
+        klass = prop.get("classification")
+        if klass is None:
+            self.add(at, f"column `{name}` has no classification",
+                     f"add `classification:` with one of: {', '.join(CLASSIFICATIONS)}")
+        elif klass not in CLASSIFICATIONS:
+            self.add(at + ("classification",), f"unknown classification `{klass}`",
+                     f"use one of: {', '.join(CLASSIFICATIONS)}")
+        custom = _custom(prop.get("customProperties"))
+        for key, (ci, _) in custom.items():
+            if key.startswith("meshNb") and key not in COLUMN_PROPERTIES:
+                self.add(at + ("customProperties", ci, "property"),
+                         f"unknown mesh_nb column property `{key}`",
+                         f"use one of: {', '.join(COLUMN_PROPERTIES)}")
+        entity = custom.get("meshNbPiiEntity", (0, None))[1]
+        if entity is not None and not re.match(r"^[A-Z][A-Z0-9_]*$", str(entity)):
+            self.add(at + ("customProperties", custom["meshNbPiiEntity"][0], "value"),
+                     "PII entity type must be a presidio entity name",
+                     "use e.g. EMAIL_ADDRESS, PHONE_NUMBER, PERSON, CREDIT_CARD")
+        generalize = None
+        if "meshNbGeneralize" in custom:
+            gi, gval = custom["meshNbGeneralize"]
+            spec, problems = parse_model(GeneralizeSpec, gval, self.src,
+                                         at + ("customProperties", gi, "value"))
+            self.problems += problems
+            if spec is not None:
+                generalize = spec.model_dump(exclude_none=True)
+                if len(generalize) != 1:
+                    self.add(at + ("customProperties", gi, "value"),
+                             "generalization needs exactly one of bin, truncate, prefix",
+                             "e.g. `{bin: 10}` for numbers, `{truncate: year}` for dates, "
+                             "`{prefix: 3}` for codes")
+        opts = prop.get("logicalTypeOptions") or {}
+        bounds = None
+        if isinstance(opts, dict) and ("minimum" in opts or "maximum" in opts):
+            lo, hi = opts.get("minimum"), opts.get("maximum")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)):
+                self.add(at + ("logicalTypeOptions",), "bounds need both minimum and maximum "
+                         "as numbers", "write `logicalTypeOptions: {minimum: 0, maximum: 500}`")
+            elif lo >= hi:
+                self.add(at + ("logicalTypeOptions", "minimum"),
+                         f"minimum {lo} is not below maximum {hi}", "swap or correct them")
+            else:
+                bounds = (float(lo), float(hi))
+        pii_flag = custom.get("pii", (0, None))[1]
+        return Column(
+            name=name, logical_type=ltype, classification=str(klass or "public"),
+            pii=bool(pii_flag) or "pii" in (prop.get("tags") or []),
+            pii_entity=str(entity) if entity is not None else None, bounds=bounds,
+            categories=self.categories(at, prop.get("quality")), generalize=generalize,
+            description=str(prop.get("description") or ""))
+
+    def categories(self, at: tuple, quality: Any) -> tuple | None:
+        for qi, rule in enumerate(quality or []):
+            if not isinstance(rule, dict) or rule.get("metric") != "invalidValues":
+                continue
+            valid = (rule.get("arguments") or {}).get("validValues")
+            if not isinstance(valid, list) or not valid:
+                self.add(at + ("quality", qi, "arguments"), "invalidValues rule without "
+                         "`validValues`", "add `arguments: {validValues: [a, b, c]}`")
+                return None
+            if len(set(map(str, valid))) != len(valid):
+                self.add(at + ("quality", qi, "arguments", "validValues"),
+                         "declared categories repeat a value", "list each category once")
+            return tuple(valid)
+        return None
+
+
+def _cross_check(c: Contract, src: YamlSource, *, count_rows: bool) -> list[Problem]:
+    """Consistency of the policy with the schema and the data."""
+    i = next(i for i, p in enumerate(src.data.get("customProperties") or [])
+             if isinstance(p, dict) and p.get("property") == POLICY_PROPERTY)
+    at = ("customProperties", i, "value")
+    out: list[Problem] = []
+
+    def add(path: tuple, what: str, fix: str) -> None:
+        out.append(src.problem(at + path, what, fix))
+
+    for t in c.tables:
+        if t.column(c.privacy_unit) is None:
+            add(("privacyUnit",), f"privacy unit `{c.privacy_unit}` is not a column of "
+                f"table `{t.name}`", "name the column that identifies the protected person")
+    columns = {col.name: col for t in c.tables for col in t.columns}
+    qualified = {f"{t.name}.{col.name}": col for t in c.tables for col in t.columns}
+    for ki, key in enumerate(c.join_keys):
+        if key not in columns:
+            add(("joinKeys", ki), f"join key `{key}` is not a column",
+                f"use one of: {', '.join(sorted(columns))}")
+    for pname, p in c.purposes.items():
+        pat = ("purposes", pname)
+        for ci, colname in enumerate(p.allowed_columns):
+            col = columns.get(colname) or qualified.get(colname)
+            if col is None:
+                close = [n for n in columns if n.lower() == colname.lower()]
+                add(pat + ("allowedColumns", ci), f"allowed column `{colname}` does not exist",
+                    f"did you mean `{close[0]}`?" if close else
+                    f"use one of: {', '.join(sorted(columns))}")
+            elif p.access == "dp-aggregate" and col.numeric and col.bounds is None:
+                add(pat + ("allowedColumns", ci), f"numeric column `{colname}` has no bounds, "
+                    "so its DP sensitivity is unknown",
+                    f"add `logicalTypeOptions: {{minimum: .., maximum: ..}}` to `{colname}`")
+        if p.access == "dp-aggregate":
+            if p.budget is None:
+                add(pat, "a dp-aggregate purpose needs a budget",
+                    "add `budget: {epsilon: 1.0, delta: 1.0e-6, scope: per-analyst}`")
+            elif p.max_epsilon_per_query and p.max_epsilon_per_query > p.budget.epsilon:
+                add(pat + ("maxEpsilonPerQuery",), f"maxEpsilonPerQuery "
+                    f"{p.max_epsilon_per_query:g} exceeds the whole budget {p.budget.epsilon:g}",
+                    "lower it to at most the budget's epsilon")
+            if (p.default_epsilon_per_query and p.max_epsilon_per_query
+                    and p.default_epsilon_per_query > p.max_epsilon_per_query):
+                add(pat + ("defaultEpsilonPerQuery",), "default epsilon per query exceeds "
+                    "maxEpsilonPerQuery", "lower it to at most maxEpsilonPerQuery")
+        if p.access not in ACCESS_MODES:  # pragma: no cover - the strict model rejects these
+            add(pat + ("access",), "unknown access mode", f"use {', '.join(ACCESS_MODES)}")
+    if count_rows:
+        out += _check_data(c, src, at)
+    return out
+
+
+def _check_data(c: Contract, src: YamlSource, at: tuple) -> list[Problem]:
+    """Data files exist, and every budget's delta is below 1/rows."""
+    from ..query.engines import count_rows  # local: only checks with data need it
+
+    out: list[Problem] = []
+    rows = 0
+    for t in c.tables:
+        if t.data_path is None:
+            continue
+        if not t.data_path.exists():
+            si = _server_index(src, t.data_path)
+            out.append(src.problem(("servers", si, "path") if si is not None else ("servers",),
+                                   f"data file `{t.data_path.name}` of table `{t.name}` "
+                                   "does not exist", "put the file next to the contract or "
+                                   "correct the server's path"))
+            continue
+        rows = max(rows, count_rows(t.data_path, t.data_format))
+    if rows:
+        for pname, p in c.purposes.items():
+            if p.budget and p.budget.delta >= 1 / rows:
+                out.append(src.problem(at + ("purposes", pname, "budget", "delta"),
+                                       f"delta {p.budget.delta:g} is not below 1/rows "
+                                       f"(1/{rows} = {1 / rows:.3g})",
+                                       f"use a delta below {1 / rows:.3g}, e.g. 1.0e-6"))
+    return out
+
+
+def _server_index(src: YamlSource, path: Path) -> int | None:
+    for si, srv in enumerate(src.data.get("servers") or []):
+        if isinstance(srv, dict) and srv.get("path") and Path(str(srv["path"])).name == path.name:
+            return si
+    return None

@@ -1,0 +1,114 @@
+"""The strict model of our policy, carried in the contract's ``customProperties.meshNbPrivacy``.
+
+ODCS lets custom properties hold anything, so this model closes the gap: unknown keys, wrong
+types and impossible values are problems, reported at the YAML line they come from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import Problem
+from .yamlsource import FieldPath, YamlSource
+
+POLICY_PROPERTY = "meshNbPrivacy"
+SLUG = r"^[a-z][a-z0-9_-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+class BudgetSpec(_Strict):
+    epsilon: float = Field(gt=0, description="total epsilon of the budget")
+    delta: float = Field(default=0.0, ge=0, lt=1, description="total delta of the budget")
+    scope: Literal["per-analyst", "per-purpose"] = "per-analyst"
+    period: str | None = Field(default=None, pattern=r"^P\d+[DWMY]$",
+                               description="ISO 8601 duration after which spends expire")
+
+
+class PurposeSpec(_Strict):
+    description: str = Field(min_length=1)
+    legalBasis: str | None = None
+    access: Literal["dp-aggregate", "pseudonymized-rows", "raw-rows"]
+    allowedColumns: list[str] = Field(min_length=1)
+    budget: BudgetSpec | None = None
+    maxEpsilonPerQuery: float | None = Field(default=None, gt=0)
+    defaultEpsilonPerQuery: float | None = Field(default=None, gt=0)
+    requiresAcknowledgement: bool = False
+    approvers: list[str] = Field(default_factory=list)
+
+
+class PrivacySpec(_Strict):
+    policyVersion: Literal[1]
+    privacyUnit: str = Field(min_length=1)
+    maxContributions: int = Field(gt=0)
+    joinKeys: list[str] = Field(default_factory=list)
+    purposes: dict[str, PurposeSpec] = Field(min_length=1)
+
+
+class GeneralizeSpec(_Strict):
+    """How a pseudonymized-rows release coarsens a quasi-identifier (exactly one key)."""
+
+    bin: float | None = Field(default=None, gt=0)
+    truncate: Literal["year", "month", "day"] | None = None
+    prefix: int | None = Field(default=None, gt=0)
+
+
+_FIXES = {
+    "missing": "add it",
+    "extra_forbidden": "remove it or fix the spelling",
+    "greater_than": "use a positive number",
+    "less_than": "use a smaller number",
+    "greater_than_equal": "use zero or more",
+    "literal_error": "use one of the listed values",
+    "string_pattern_mismatch": "use the documented format",
+    "too_short": "list at least one",
+}
+
+
+def period_days(period: str | None) -> int | None:
+    """``P30D`` -> 30; months count 30 days and years 365."""
+    if not period:
+        return None
+    n, unit = int(period[1:-1]), period[-1]
+    return n * {"D": 1, "W": 7, "M": 30, "Y": 365}[unit]
+
+
+def parse_model(model: type[BaseModel], value: object, src: YamlSource, at: FieldPath
+                ) -> tuple[BaseModel | None, list[Problem]]:
+    """Validate ``value`` (found at ``at`` in ``src``) with a strict model."""
+    try:
+        return model.model_validate(value), []
+    except pydantic.ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+            path = at + loc
+            fix = _FIXES.get(err["type"], "correct the value")
+            if err["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(str(loc[-1]), _all_fields(), n=1, cutoff=0.6)
+                fix = f"did you mean `{close[0]}`?" if close else "remove it"
+                problems.append(src.problem(path, "unknown field", fix))
+                continue
+            if err["type"] == "missing":
+                problems.append(src.problem(path[:-1], f"required field `{loc[-1]}` is missing",
+                                            f"add `{loc[-1]}:` here"))
+                continue
+            problems.append(src.problem(path, err["msg"], fix))
+        return None, problems
+
+
+def _all_fields() -> list[str]:
+    """Every field name of the policy models, for did-you-mean hints."""
+    return sorted({f for m in (PrivacySpec, PurposeSpec, BudgetSpec, GeneralizeSpec)
+                   for f in m.model_fields})
+
+
+def purpose_name_ok(name: str) -> bool:
+    return re.match(SLUG, name) is not None

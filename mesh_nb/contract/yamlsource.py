@@ -1,0 +1,98 @@
+"""YAML with line numbers: the parsed document plus where every field path starts.
+
+Validators report problems by field path (``("schema", 0, "properties", 2, "name")``); this
+module turns such a path into the line of the YAML file it came from, so every message can say
+``file:line``. PyYAML keeps the last of two equal keys without a word; we report them instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import Problem
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass
+class YamlSource:
+    """A parsed YAML file and the 1-based line of each field path in it."""
+
+    file: str
+    data: Any
+    lines: dict[FieldPath, int] = field(default_factory=dict)
+    key_lines: dict[FieldPath, int] = field(default_factory=dict)
+
+    def line(self, path: FieldPath) -> int | None:
+        """Line of the deepest node on ``path`` that exists (key line preferred)."""
+        path = tuple(path)
+        while True:
+            if path in self.key_lines:
+                return self.key_lines[path]
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def problem(self, path: FieldPath, what: str, fix: str) -> Problem:
+        return Problem(self.file, self.line(path), dotted(path), what, fix)
+
+
+def dotted(path: FieldPath) -> str:
+    """``("schema", 0, "name")`` -> ``schema[0].name``; empty path -> ``(document)``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def read_yaml(path: Path, display: str | None = None) -> tuple[YamlSource | None, list[Problem]]:
+    """Parse ``path``; returns the source (None when it cannot be parsed) and any problems."""
+    name = display or str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(name, None, "(file)", f"cannot be read ({type(exc).__name__})",
+                              "check the path and that the file is UTF-8 text")]
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(exc, "problem", None) or "is not valid YAML"
+        return None, [Problem(name, line, "(yaml)", f"YAML syntax error: {what}",
+                              "fix the indentation or quoting on that line")]
+    src = YamlSource(name, data)
+    problems: list[Problem] = []
+    if node is not None:
+        _walk(node, (), src, problems)
+    if not isinstance(data, dict):
+        problems.append(Problem(name, 1, "(document)", "is not a mapping",
+                                "a contract is a YAML mapping starting with `apiVersion:`"))
+    return src, problems
+
+
+def _walk(node: yaml.Node, path: FieldPath, src: YamlSource, problems: list[Problem]) -> None:
+    src.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                problems.append(Problem(
+                    src.file, line, dotted(path + (key,)),
+                    f"duplicate key (first on line {seen[key]}); YAML keeps only the last",
+                    "remove one of the two"))
+            seen[key] = line
+            src.key_lines[path + (key,)] = line
+            _walk(value_node, path + (key,), src, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), src, problems)

@@ -1,0 +1,69 @@
+"""One error hierarchy; every message says what is wrong and how to fix it.
+
+No message ever carries a data value: only names of files, fields, columns, purposes,
+entity types and counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MeshError(Exception):
+    """Base of every error mesh_nb raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a contract, located in its YAML file."""
+
+    file: str
+    line: int | None
+    field: str
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.what} — {self.fix}"
+
+
+class ContractError(MeshError):
+    """A contract is malformed or inconsistent; ``problems`` lists every finding."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        head = f"{len(self.problems)} problem(s) in the contract"
+        super().__init__(head + ":\n" + "\n".join(str(p) for p in self.problems))
+
+
+class PolicyViolation(MeshError):
+    """A request the contract does not allow: names the rule and how to fix the request."""
+
+    def __init__(self, rule: str, what: str, fix: str):
+        self.rule, self.what, self.fix = rule, what, fix
+        super().__init__(f"[{rule}] {what} — {fix}")
+
+
+class BudgetExceeded(MeshError):
+    """The privacy budget left for this analyst and purpose is smaller than the request."""
+
+    def __init__(self, product: str, purpose: str, analyst: str, requested: float,
+                 remaining: float, requested_delta: float = 0.0, remaining_delta: float = 0.0):
+        self.product, self.purpose, self.analyst = product, purpose, analyst
+        self.requested, self.remaining = requested, remaining
+        self.requested_delta, self.remaining_delta = requested_delta, remaining_delta
+        super().__init__(
+            f"budget exceeded on {product!s} for purpose {purpose!r} ({analyst}): asked "
+            f"epsilon {requested:g} (delta {requested_delta:g}), {remaining:g} left "
+            f"(delta {remaining_delta:g}) — ask for less epsilon, or ask the owner for a new budget"
+        )
+
+
+class LedgerTampered(MeshError):
+    """``Ledger.verify()`` found an entry that is not as the owner wrote it."""
+
+    def __init__(self, seq: int | None, reason: str):
+        self.seq, self.reason = seq, reason
+        where = f"entry {seq}" if seq is not None else "ledger"
+        super().__init__(f"ledger tampered at {where}: {reason}")

@@ -1,0 +1,214 @@
+"""One ledger entry: what is recorded, how it is serialised, hashed and checked for data values.
+
+An entry's *body* is every field but ``hash`` and ``sig`` (so it includes ``seq`` and ``prev``),
+serialised as canonical JSON. ``hash = sha256(prev + "\\n" + body)``, so each hash commits to
+the whole chain before it; ``sig`` is the owner's Ed25519 signature of :func:`signing_message`.
+
+``details`` never holds a data value: only the keys of :data:`DETAIL_TYPES` are accepted, each
+with its declared type. Extend that mapping (and only it) when a feature needs a new key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, get_args, get_origin
+
+KINDS: tuple[str, ...] = (
+    "session.bound", "session.ended", "query.released", "query.rejected", "pii.detected",
+    "budget.exhausted",
+)
+
+#: The only keys ``details`` may hold, and their types. Values are names, counts, ids and
+#: redacted query text: never a value read from the data.
+DETAIL_TYPES: Mapping[str, Any] = MappingProxyType({
+    "query": str,                 # query text, literals already redacted by the caller
+    "query_hash": str,
+    "columns": list[str],
+    "tables": list[str],
+    "rows": int,
+    "groups": int,
+    "entity_types": dict[str, int],
+    "frame": str,                 # a variable name
+    "products": list[str],
+    "acknowledged": bool,
+    "rule": str,
+    "reason": str,
+    "mechanism": str,
+    "access": str,
+    "release": str,               # a release id
+    "requested_epsilon": float,
+    "remaining_epsilon": float,
+    "cached": bool,
+    "previous_session": str,
+})
+
+GENESIS = "0" * 64
+"""The ``prev`` of entry 1."""
+
+MICRO = 1_000_000
+PICO = 1_000_000_000_000
+_ENTRY_DOMAIN = b"mesh_nb.ledger.entry.v1\n"
+
+
+def canonical_json(obj: Any) -> str:
+    """The one serialisation that is hashed and signed: sorted keys, no spaces, UTF-8 text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def chain_hash(prev: str, body_json: str) -> str:
+    """``sha256(prev + "\\n" + body)`` as hex."""
+    return hashlib.sha256(f"{prev}\n{body_json}".encode("utf-8")).hexdigest()
+
+
+def signing_message(entry_hash: str) -> bytes:
+    """The bytes the owner signs for an entry (domain-separated from checkpoints)."""
+    return _ENTRY_DOMAIN + entry_hash.encode("ascii")
+
+
+def _to_units(value: float, scale: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0")
+    return round(value * scale)
+
+
+def to_micro(epsilon: float) -> int:
+    """Epsilon as integer micro-epsilon (rounded), so sums are exact."""
+    return _to_units(epsilon, MICRO, "epsilon")
+
+
+def to_pico(delta: float) -> int:
+    """Delta as an integer in units of 1e-12 (rounded)."""
+    return _to_units(delta, PICO, "delta")
+
+
+def _conforms(value: Any, tp: Any) -> Any:
+    """``value`` normalised to JSON form if it has type ``tp``; raises TypeError otherwise."""
+    origin = get_origin(tp)
+    if origin is list:
+        (item,) = get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        return [_conforms(v, item) for v in value]
+    if origin is dict:
+        key_tp, val_tp = get_args(tp)
+        if not isinstance(value, Mapping):
+            raise TypeError
+        return {_conforms(k, key_tp): _conforms(v, val_tp) for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise TypeError
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise TypeError
+    if not isinstance(value, tp):
+        raise TypeError
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp)
+
+
+def check_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A JSON-ready copy of ``details``; ValueError for a key or type :data:`DETAIL_TYPES` lacks.
+
+    The message names the key and expected type, never the offending value.
+    """
+    if details is None:
+        return {}
+    if not isinstance(details, Mapping):
+        raise ValueError("details must be a mapping of allowed keys")
+    clean: dict[str, Any] = {}
+    for key, value in details.items():
+        tp = DETAIL_TYPES.get(key) if isinstance(key, str) else None
+        if tp is None:
+            raise ValueError(
+                f"details key {key!r} is not allowed in a ledger entry (the ledger never stores "
+                f"data values) — use one of: {', '.join(sorted(DETAIL_TYPES))}")
+        try:
+            clean[key] = _conforms(value, tp)
+        except TypeError:
+            raise ValueError(f"details[{key!r}] must be {_type_name(tp)}, "
+                             f"got {type(value).__name__}") from None
+    return clean
+
+
+def check_kind(kind: str) -> None:
+    """ValueError unless ``kind`` is one of :data:`KINDS`."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown ledger entry kind {kind!r} — use one of: {', '.join(KINDS)}")
+
+
+def _check_label(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string or None, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One signed, hash-chained ledger entry. Build with :meth:`seal`, read with :meth:`parse`."""
+
+    seq: int
+    ts: str
+    kind: str
+    product: str
+    session: str | None
+    analyst: str | None
+    purpose: str | None
+    epsilon_micro: int
+    delta_pico: int
+    details: dict[str, Any] = field(hash=False)
+    prev: str
+    hash: str
+    sig: str
+
+    @property
+    def epsilon(self) -> float:
+        """The epsilon this entry spent."""
+        return self.epsilon_micro / MICRO
+
+    @property
+    def delta(self) -> float:
+        """The delta this entry spent."""
+        return self.delta_pico / PICO
+
+    def body(self) -> dict[str, Any]:
+        """Everything but ``hash`` and ``sig``."""
+        return {
+            "seq": self.seq, "ts": self.ts, "kind": self.kind, "product": self.product,
+            "session": self.session, "analyst": self.analyst, "purpose": self.purpose,
+            "epsilon_micro": self.epsilon_micro, "delta_pico": self.delta_pico,
+            "details": self.details, "prev": self.prev,
+        }
+
+    def body_json(self) -> str:
+        """The canonical JSON of :meth:`body`: what is hashed."""
+        return canonical_json(self.body())
+
+    @classmethod
+    def seal(cls, *, seq: int, ts: str, kind: str, product: str, session: str | None,
+             analyst: str | None, purpose: str | None, epsilon_micro: int, delta_pico: int,
+             details: Mapping[str, Any] | None, prev: str,
+             sign: Callable[[bytes], bytes]) -> "Entry":
+        """A new entry: validates kind, labels and details, then hashes and signs it."""
+        check_kind(kind)
+        for name, value in (("session", session), ("analyst", analyst), ("purpose", purpose)):
+            _check_label(name, value)
+        unsigned = cls(seq, ts, kind, product, session, analyst, purpose, epsilon_micro,
+                       delta_pico, check_details(details), prev, "", "")
+        digest = chain_hash(prev, unsigned.body_json())
+        return cls(**{**unsigned.body(), "hash": digest,
+                      "sig": sign(signing_message(digest)).hex()})
+
+    @classmethod
+    def parse(cls, body_json: str, hash: str, sig: str) -> "Entry":
+        """An entry from its stored body, hash and signature (not verified here)."""
+        return cls(**json.loads(body_json), hash=hash, sig=sig)

@@ -1,0 +1,142 @@
+"""IPython magics: thin argument parsers over the Python API.
+
+``%mesh_bind PRODUCT[,PRODUCT] --purpose P [--as NAME] [--acknowledge] [--mesh PATH]`` binds
+(no arguments: a form); ``%mesh_status`` shows the binding and the budget left. The bound
+session is the one piece of state, kept on the magics object of the shell.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import wraps
+from pathlib import Path
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import HTML, display
+
+from .errors import MeshError
+from .mesh import Mesh, demo_mesh, open_mesh
+from .session import Session
+
+
+def _short_errors(func):
+    """MeshErrors reach the user as one short message, not a traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except MeshError as exc:
+            raise UsageError(str(exc)) from None
+
+    return wrapper
+
+
+@magics_class
+class MeshMagics(Magics):
+    """The mesh_nb magics and the session they bind."""
+
+    def __init__(self, shell):
+        super().__init__(shell)
+        self.mesh: Mesh | None = None
+        self.session: Session | None = None
+
+    def open(self, path: str | None) -> Mesh:
+        """The mesh: --mesh PATH, else the one already open, else $MESH_NB_ROOT, else the demo."""
+        if path:
+            self.mesh = open_mesh(path)
+        elif self.mesh is None:
+            root = os.environ.get("MESH_NB_ROOT")
+            self.mesh = open_mesh(root) if root else demo_mesh()
+        return self.mesh
+
+    def bind(self, mesh: Mesh, products, purpose: str, analyst: str | None,
+             acknowledge: bool) -> Session:
+        """Bind a new session, ending the one before (``session.ended``)."""
+        new = mesh.bind(products, purpose=purpose, analyst=analyst, acknowledge=acknowledge)
+        if self.session is not None:
+            self.session.end()
+        self.session = new
+        return new
+
+    @magic_arguments()
+    @argument("products", nargs="?", help="PRODUCT[,PRODUCT]")
+    @argument("--purpose", "-p", help="a purpose every product declares")
+    @argument("--as", dest="analyst", help="analyst name (default: $MESH_ANALYST, "
+              "$JUPYTERHUB_USER or the OS user)")
+    @argument("--acknowledge", action="store_true",
+              help="acknowledge a purpose that requires it")
+    @argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT, else the demo mesh)")
+    @line_magic
+    @_short_errors
+    def mesh_bind(self, line: str):
+        """Bind this notebook to a purpose; with no arguments, show a form."""
+        args = parse_argstring(self.mesh_bind, line)
+        mesh = self.open(args.mesh)
+        if not args.products and not args.purpose:
+            from .widgets.bind import BindForm
+
+            form = BindForm(mesh, on_bind=lambda p, pur, who, ack: self.bind(
+                mesh, p, pur, who, ack))
+            display(form.widget)
+            return None
+        if not args.products or not args.purpose:
+            raise UsageError("give both: %mesh_bind PRODUCT --purpose PURPOSE "
+                             "(or no arguments for the form)")
+        session = self.bind(mesh, args.products, args.purpose, args.analyst, args.acknowledge)
+        display(status_view(session))
+        return None
+
+    @line_magic
+    @_short_errors
+    def mesh_status(self, line: str = ""):
+        """The binding and the budget left."""
+        display(status_view(self.session))
+
+
+def status_view(session: Session | None) -> HTML:
+    """An HTML (and plain text) view of the binding and its budget."""
+    return _Status(session)
+
+
+class _Status(HTML):
+    def __init__(self, session: Session | None):
+        self.session = session
+        super().__init__(self._html())
+
+    def _lines(self) -> list[str]:
+        s = self.session
+        if s is None or s.ended:
+            return ["mesh: not bound"]
+        head = f"mesh: {s.analyst} bound to purpose {s.purpose} ({s.access}), session {s.id}"
+        return [head] + [str(b) for b in s.budgets()]
+
+    def _html(self) -> str:
+        from html import escape
+
+        lines = self._lines()
+        body = "".join(f"<li>{escape(x)}</li>" for x in lines[1:])
+        return (f"<div class='mesh-nb-status'><b>{escape(lines[0])}</b>"
+                f"{'<ul>' + body + '</ul>' if body else ''}</div>")
+
+    def __repr__(self) -> str:
+        return "\n".join(self._lines())
+
+
+def load(ipython) -> None:
+    """Register the magics on ``ipython``."""
+    ipython.register_magics(MeshMagics(ipython))
+
+
+def unload(ipython) -> None:
+    """Remove the magics, ending the bound session."""
+    manager = ipython.magics_manager
+    for magics in [m for m in manager.registry.values() if isinstance(m, MeshMagics)]:
+        if magics.session is not None:
+            magics.session.end()
+        for kind, names in magics.magics.items():
+            for name in names:
+                manager.magics[kind].pop(name, None)
+        manager.registry.pop(type(magics).__name__, None)

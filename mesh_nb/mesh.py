@@ -1,0 +1,150 @@
+"""The mesh: a catalog of data products found under a folder, and where sessions are bound."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable
+
+from .contract import CONTRACT_FILE, Contract, load_contract
+from .errors import ContractError, MeshError, PolicyViolation
+from .ledger import Ledger
+
+LEDGER_DIR = ".mesh_nb"
+OWNER_DIR = ".owner"
+DEFAULT_DEMO_DIR = "mesh-demo"
+
+
+@dataclass(frozen=True)
+class Product:
+    """A data product: its contract, its folder, and the owner's ledger and keys."""
+
+    contract: Contract
+
+    @property
+    def name(self) -> str:
+        return self.contract.name
+
+    @property
+    def folder(self) -> Path:
+        return self.contract.folder
+
+    @property
+    def owner_dir(self) -> Path:
+        """The owner's keys and checkpoints; ``MESH_NB_OWNER_HOME`` moves them off the folder."""
+        home = os.environ.get("MESH_NB_OWNER_HOME")
+        return Path(home) / self.name if home else self.folder / OWNER_DIR
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.folder / LEDGER_DIR / "ledger.sqlite", self.owner_dir, self.name)
+
+
+@dataclass
+class Mesh:
+    """Data products by name. Build one with :func:`open_mesh` or :func:`demo_mesh`."""
+
+    root: Path
+    products: dict[str, Product] = field(default_factory=dict)
+
+    def product(self, name: str) -> Product:
+        """The product called ``name``; the error lists the ones there are."""
+        try:
+            return self.products[name]
+        except KeyError:
+            known = ", ".join(sorted(self.products)) or "none"
+            raise MeshError(f"no data product `{name}` in the mesh at {self.root} "
+                            f"(products: {known}) — check the name") from None
+
+    def ledger(self, product: str) -> Ledger:
+        """The owner's ledger of one product."""
+        return self.product(product).ledger
+
+    def bind(self, products: str | Iterable[str], purpose: str, analyst: str | None = None,
+             *, acknowledge: bool = False) -> "Session":
+        """Bind a session to ``purpose`` over one product or several.
+
+        Every product must declare the purpose; purposes that require acknowledgement need
+        ``acknowledge=True``. Records ``session.bound`` in each product's ledger.
+        """
+        from .session import Session, resolve_analyst
+
+        names = [products] if isinstance(products, str) else list(products)
+        names = [n.strip() for name in names for n in name.split(",") if n.strip()]
+        if not names:
+            raise MeshError("no product named — bind to at least one product, e.g. "
+                            "m.bind('customers', purpose=...)")
+        bound = [self.product(n) for n in dict.fromkeys(names)]
+        access = set()
+        for p in bound:
+            spec = p.contract.purpose(purpose)
+            if spec is None:
+                declared = ", ".join(sorted(p.contract.purposes))
+                raise PolicyViolation(
+                    "purpose-not-declared",
+                    f"product `{p.name}` does not declare purpose `{purpose}`",
+                    f"bind one of its declared purposes: {declared}")
+            if spec.requires_acknowledgement and not acknowledge:
+                raise PolicyViolation(
+                    "acknowledgement-required",
+                    f"purpose `{purpose}` of `{p.name}` requires acknowledgement "
+                    f"({spec.description.strip()})",
+                    "read the purpose, then bind with acknowledge=True "
+                    "(magic: --acknowledge)")
+            access.add(spec.access)
+        if len(access) > 1:
+            raise PolicyViolation(
+                "mixed-access", f"purpose `{purpose}` grants different access modes across "
+                f"{', '.join(p.name for p in bound)} ({', '.join(sorted(access))})",
+                "bind the products in separate sessions")
+        return Session.start(self, tuple(bound), purpose, resolve_analyst(analyst),
+                             acknowledged=acknowledge)
+
+
+def find_contracts(root: Path) -> list[Path]:
+    """Contract files at or under ``root``, skipping hidden folders."""
+    if (root / CONTRACT_FILE).is_file():
+        return [root / CONTRACT_FILE]
+    return sorted(p for p in root.rglob(CONTRACT_FILE)
+                  if not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def open_mesh(path: str | os.PathLike) -> Mesh:
+    """Open the data products under a folder (or the one product a folder holds).
+
+    Raises :class:`ContractError` listing the problems of every malformed contract.
+    """
+    root = Path(path).resolve()
+    if not root.is_dir():
+        raise MeshError(f"mesh folder {root} does not exist — create it or run "
+                        "`mesh-nb demo --init DIR` for the demo mesh")
+    problems, products = [], {}
+    for file in find_contracts(root):
+        try:
+            contract = load_contract(file)
+        except ContractError as exc:
+            problems += exc.problems
+            continue
+        if contract.name in products:
+            raise MeshError(f"two products are named `{contract.name}` "
+                            f"({products[contract.name].folder} and {contract.folder}) — "
+                            "rename one in its contract's `name:`")
+        products[contract.name] = Product(contract)
+    if problems:
+        raise ContractError(problems)
+    if not products:
+        raise MeshError(f"no {CONTRACT_FILE} under {root} — a data product is a folder "
+                        "holding its contract and data files")
+    return Mesh(root, products)
+
+
+def demo_mesh(path: str | os.PathLike | None = None, *, seed: int = 7) -> Mesh:
+    """The built-in demo mesh (customers, sales), written to ``path`` on first use."""
+    from .demo import write_demo
+
+    root = Path(path if path is not None else DEFAULT_DEMO_DIR)
+    if not (root.is_dir() and find_contracts(root)):
+        write_demo(root, seed=seed)
+    return open_mesh(root)

@@ -1,0 +1,1 @@
+"""Queries over data products: parse, check, plan, run on an engine, release."""

@@ -1,0 +1,145 @@
+"""A session: one analyst, one declared purpose, one or more products, until it ends."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from .errors import MeshError
+
+if TYPE_CHECKING:
+    from .mesh import Mesh, Product
+
+
+def resolve_analyst(explicit: str | None = None) -> str:
+    """Who is working: explicit, else ``MESH_ANALYST``, else ``JUPYTERHUB_USER``, else the OS user."""
+    for candidate in (explicit, os.environ.get("MESH_ANALYST"), os.environ.get("JUPYTERHUB_USER")):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers)
+        return f"uid-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """Spent and remaining budget of one product for this analyst (or purpose)."""
+
+    product: str
+    purpose: str
+    analyst: str
+    scope: str | None
+    epsilon_total: float | None
+    epsilon_spent: float
+    delta_total: float | None
+    delta_spent: float
+
+    @property
+    def epsilon_remaining(self) -> float | None:
+        if self.epsilon_total is None:
+            return None
+        return max(0.0, round(self.epsilon_total - self.epsilon_spent, 6))
+
+    @property
+    def delta_remaining(self) -> float | None:
+        if self.delta_total is None:
+            return None
+        return max(0.0, self.delta_total - self.delta_spent)
+
+    def __str__(self) -> str:
+        if self.epsilon_total is None:
+            return f"{self.product} · {self.purpose} · no privacy budget (row access)"
+        return (f"{self.product} · {self.purpose} · ε {self.epsilon_remaining:g} of "
+                f"{self.epsilon_total:g} left ({self.scope})")
+
+
+@dataclass
+class Session:
+    """A bound session. Start one with :meth:`mesh_nb.Mesh.bind`."""
+
+    mesh: "Mesh"
+    products: tuple["Product", ...]
+    purpose: str
+    analyst: str
+    id: str
+    started: datetime
+    acknowledged: bool = False
+    ended: bool = field(default=False)
+
+    @classmethod
+    def start(cls, mesh: "Mesh", products: tuple["Product", ...], purpose: str, analyst: str,
+              *, acknowledged: bool = False) -> "Session":
+        """Create the session and record ``session.bound`` in each product's ledger."""
+        s = cls(mesh, products, purpose, analyst, uuid.uuid4().hex[:16],
+                datetime.now(timezone.utc), acknowledged)
+        names = [p.name for p in products]
+        for p in products:
+            p.ledger.append("session.bound", session=s.id, analyst=analyst, purpose=purpose,
+                            details={"products": names, "access": s.access,
+                                     "acknowledged": acknowledged})
+        return s
+
+    @property
+    def access(self) -> str:
+        """The access mode the purpose grants (the same on every bound product)."""
+        return self.products[0].contract.purposes[self.purpose].access
+
+    @property
+    def product_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.products)
+
+    def purpose_of(self, product: str | None = None):
+        """The bound purpose as ``product`` declares it."""
+        return self._product(product).contract.purposes[self.purpose]
+
+    def _product(self, name: str | None) -> "Product":
+        if name is None:
+            return self.products[0]
+        for p in self.products:
+            if p.name == name:
+                return p
+        raise MeshError(f"product `{name}` is not bound in this session "
+                        f"(bound: {', '.join(self.product_names)}) — bind it too")
+
+    def budget(self, product: str | None = None) -> BudgetStatus:
+        """Spent and remaining (epsilon, delta) of one bound product (default: the first)."""
+        p = self._product(product)
+        spec = p.contract.purposes[self.purpose]
+        if spec.budget is None:
+            return BudgetStatus(p.name, self.purpose, self.analyst, None, None, 0.0, None, 0.0)
+        eps, delta = p.ledger.spent(self.analyst, self.purpose, spec.budget)
+        return BudgetStatus(p.name, self.purpose, self.analyst, spec.budget.scope,
+                            spec.budget.epsilon, eps, spec.budget.delta, delta)
+
+    def budgets(self) -> tuple[BudgetStatus, ...]:
+        """:meth:`budget` of every bound product."""
+        return tuple(self.budget(p.name) for p in self.products)
+
+    def _check_open(self) -> None:
+        if self.ended:
+            raise MeshError(f"session {self.id} has ended — bind a new one")
+
+    def end(self) -> None:
+        """End the session, recording ``session.ended`` in each product's ledger. Idempotent."""
+        if self.ended:
+            return
+        self.ended = True
+        for p in self.products:
+            p.ledger.append("session.ended", session=self.id, analyst=self.analyst,
+                            purpose=self.purpose)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.end()
+
+    def __repr__(self) -> str:
+        state = "ended" if self.ended else "bound"
+        return (f"<Session {self.id} {state}: {', '.join(self.product_names)} · "
+                f"{self.purpose} · {self.analyst}>")

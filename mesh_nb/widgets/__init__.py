@@ -1,0 +1,1 @@
+"""ipywidgets faces over the Python API."""

@@ -1,0 +1,170 @@
+"""Contracts: the example loads; each malformed variant gives its located, actionable message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mesh_nb import ContractError, check_contract, load_contract
+
+FIXTURE = Path(__file__).parent / "fixtures" / "clinic" / "datacontract.yaml"
+
+
+@pytest.fixture
+def product(tmp_path: Path) -> Path:
+    """A copy of the clinic example with a real parquet data file of 1,000 rows."""
+    folder = tmp_path / "clinic"
+    (folder / "data").mkdir(parents=True)
+    (folder / "datacontract.yaml").write_text(FIXTURE.read_text())
+    n = 1000
+    pd.DataFrame({
+        "patient_id": [f"P{i % 300:04d}" for i in range(n)],
+        "email": [f"p{i % 300}@example.org" for i in range(n)],
+        "region": ["north", "south", "east", "west"] * (n // 4),
+        "age": [i % 100 for i in range(n)],
+        "diagnosis_code": ["J45"] * n,
+        "visit_cost": [float(i % 5000) for i in range(n)],
+    }).to_parquet(folder / "data" / "clinic_visits.parquet")
+    return folder
+
+
+def mutate(folder: Path, old: str, new: str, count: int = 1) -> Path:
+    file = folder / "datacontract.yaml"
+    text = file.read_text()
+    assert old in text, f"fixture no longer contains {old!r}"
+    file.write_text(text.replace(old, new, count))
+    return folder
+
+
+def test_example_contract_loads(product: Path) -> None:
+    c = load_contract(product)
+    assert c.name == "clinic_visits"
+    assert c.privacy_unit == "patient_id" and c.max_contributions == 10
+    visits = c.table("visits")
+    assert visits is not None and visits.data_path.name == "clinic_visits.parquet"
+    assert visits.column("age").bounds == (0.0, 120.0)
+    assert visits.column("region").categories == ("north", "south", "east", "west")
+    assert visits.column("email").pii_entity == "EMAIL_ADDRESS"
+    assert visits.column("patient_id").identifier
+    cap = c.purpose("capacity_planning")
+    assert cap.access == "dp-aggregate" and cap.budget.epsilon == 3.0
+    assert cap.budget.period_days == 30 and cap.max_epsilon_per_query == 0.5
+    assert c.purpose("care_quality_audit").requires_acknowledgement
+    assert c.owners == ("alice@example.org",)
+
+
+# (id, old text, new text, expected line, expected field, expected words in the message)
+MALFORMED = [
+    ("misspelt-key", "classification: quasi-identifier", "clasification: quasi-identifier",
+     66, "schema[0].properties[3].clasification", "did you mean `classification`"),
+    ("unquoted-date", 'dateIn: "2024-01-15"', "dateIn: 2024-01-15",
+     18, "team.members[0].dateIn", 'quote it: "2024-01-15"'),
+    ("api-version", "apiVersion: v3.1.0", "apiVersion: v9",
+     1, "apiVersion", "use one of: v3.2.0, v3.1.0"),
+    ("missing-kind", "kind: DataContract\n", "",
+     None, "(document)", "required field `kind` is missing"),
+    ("allowed-column-missing", "allowedColumns: [region, age, visit_cost]",
+     "allowedColumns: [region, agee, visit_cost]",
+     92, "allowedColumns[1]", "allowed column `agee` does not exist"),
+    ("numeric-without-bounds", "        logicalTypeOptions: {minimum: 0, maximum: 5000}\n", "",
+     91, "allowedColumns[2]", "add `logicalTypeOptions: {minimum: .., maximum: ..}` to `visit_cost`"),
+    ("privacy-unit-missing", "privacyUnit: patient_id", "privacyUnit: person_id",
+     85, "value.privacyUnit", "`person_id` is not a column of table `visits`"),
+    ("negative-epsilon", "epsilon: 3.0,", "epsilon: -1,",
+     93, "capacity_planning.budget.epsilon", "greater than 0"),
+    ("delta-vs-rows", "delta: 1.0e-6,", "delta: 0.01,",
+     93, "capacity_planning.budget.delta", "not below 1/rows (1/1000"),
+    ("unknown-access", "access: dp-aggregate", "access: dp-aggregates",
+     91, "capacity_planning.access", "'dp-aggregate', 'pseudonymized-rows' or 'raw-rows'"),
+    ("misspelt-policy-key", "maxContributions: 10", "maxContribution: 10",
+     86, "value.maxContribution", "did you mean `maxContributions`"),
+    ("no-policy", "property: meshNbPrivacy", "property: somethingElse",
+     79, "customProperties", "no `meshNbPrivacy` custom property"),
+    ("unknown-classification", "classification: sensitive", "classification: secret",
+     69, "properties[4].classification", "use one of: direct-identifier, quasi-identifier"),
+    ("duplicate-key", "    physicalName: visits\n", "    physicalName: visits\n    physicalName: v2\n",
+     38, "schema[0].physicalName", "duplicate key (first on line 37)"),
+    ("yaml-syntax", "  members:\n", "  members: [\n",
+     None, "(yaml)", "YAML syntax error"),
+    ("max-per-query-over-budget", "maxEpsilonPerQuery: 0.5", "maxEpsilonPerQuery: 5",
+     94, "maxEpsilonPerQuery", "exceeds the whole budget 3"),
+    ("bounds-reversed", "{minimum: 0, maximum: 120}", "{minimum: 200, maximum: 120}",
+     65, "logicalTypeOptions.minimum", "minimum 200 is not below maximum 120"),
+    ("data-file-missing", "path: ./data/clinic_visits.parquet", "path: ./data/visits_2024.parquet",
+     32, "servers[1].path", "data file `visits_2024.parquet` of table `visits` does not exist"),
+    ("no-data-server", "    type: local\n", "    type: s3\n",
+     35, "schema[0]", "table `visits` has no data file"),
+    ("dp-without-budget", "          budget: {epsilon: 3.0, delta: 1.0e-6, scope: per-analyst, "
+     "period: P30D}\n          maxEpsilonPerQuery: 0.5\n", "",
+     88, "purposes.capacity_planning", "a dp-aggregate purpose needs a budget"),
+    ("bad-scope", "scope: per-analyst", "scope: per-team",
+     93, "budget.scope", "'per-analyst' or 'per-purpose'"),
+    ("missing-description", "          description: Row-level review by the clinical audit team.\n",
+     "", 95, "purposes.care_quality_audit", "required field `description` is missing"),
+    ("product-name", "name: clinic_visits", "name: clinic-visits",
+     5, "name", "product name must be a SQL identifier"),
+    ("no-classification", "        classification: public\n        quality:",
+     "        quality:", 56, "schema[0].properties[2]", "has no classification"),
+    ("repeated-categories", "[north, south, east, west]", "[north, south, east, north]",
+     61, "validValues", "declared categories repeat a value"),
+    ("bad-period", "period: P30D", "period: 30 days",
+     93, "budget.period", "use the documented format"),
+    ("wrong-type", "required: true", "required: 'yes'",
+     42, "properties[0].required", "ODCS wants true or false"),
+    ("pii-entity", "value: EMAIL_ADDRESS", "value: e-mail",
+     55, "customProperties[1].value", "must be a presidio entity name"),
+]
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_malformed_contract(product: Path, case: tuple) -> None:
+    _, old, new, line, field, words = case
+    mutate(product, old, new)
+    contract, problems = check_contract(product)
+    assert contract is None
+    matching = [p for p in problems if words in str(p)]
+    assert matching, f"expected {words!r} in:\n" + "\n".join(map(str, problems))
+    p = matching[0]
+    if line is not None:
+        assert p.line == line, str(p)
+    assert field in p.field, str(p)
+    text = str(p)
+    assert text.startswith(f"{product / 'datacontract.yaml'}:"), text
+    assert " — " in text, "every message says how to fix it"
+    with pytest.raises(ContractError) as err:
+        load_contract(product)
+    assert words in str(err.value)
+
+
+def test_all_problems_are_reported_at_once(product: Path) -> None:
+    mutate(product, "privacyUnit: patient_id", "privacyUnit: person_id")
+    mutate(product, "classification: sensitive", "classification: secret")
+    mutate(product, "apiVersion: v3.1.0", "apiVersion: v9")
+    _, problems = check_contract(product)
+    assert len(problems) >= 3
+    assert [p.line for p in problems] == sorted(p.line or 0 for p in problems)
+
+
+def test_allowed_column_may_be_qualified(product: Path) -> None:
+    mutate(product, "allowedColumns: [region, age, visit_cost]",
+           "allowedColumns: [visits.region, age, visit_cost]")
+    assert load_contract(product).purpose("capacity_planning").allowed_columns[0] == "visits.region"
+
+
+def test_cli_check_prints_problems_and_fails(product: Path) -> None:
+    mutate(product, "classification: quasi-identifier", "clasification: quasi-identifier")
+    run = subprocess.run([sys.executable, "-m", "mesh_nb.cli", "check", str(product)],
+                         capture_output=True, text=True)
+    assert run.returncode == 1
+    assert ":66: schema[0].properties[3].clasification: unknown field — did you mean" in run.stdout
+
+
+def test_cli_check_ok(product: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "mesh_nb.cli", "check", str(product)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ok" in run.stdout
