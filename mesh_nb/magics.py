@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 from functools import wraps
-from pathlib import Path
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import HTML, display
 
@@ -87,6 +86,32 @@ class MeshMagics(Magics):
                              "(or no arguments for the form)")
         session = self.bind(mesh, args.products, args.purpose, args.analyst, args.acknowledge)
         display(status_view(session))
+        return None
+
+    @magic_arguments()
+    @argument("--epsilon", "-e", type=float, help="the whole query's epsilon "
+              "(default: the purpose's)")
+    @argument("--delta", "-d", type=float, help="delta, spent only where the plan needs it")
+    @argument("--save", "-s", metavar="NAME", help="keep the Release as NAME in the notebook")
+    @argument("--explain", action="store_true", help="show the plan and noise; spend nothing")
+    @argument("--mechanism", "-m", default="laplace", choices=["laplace", "gaussian"],
+              help="noise for sums (counts: geometric, quantiles: exponential)")
+    @cell_magic
+    @_short_errors
+    def mesh_query(self, line: str, cell: str):
+        """A differentially private SQL query over the bound products."""
+        args = parse_argstring(self.mesh_query, line)
+        if self.session is None or self.session.ended:
+            raise UsageError("not bound — run %mesh_bind PRODUCT --purpose PURPOSE first")
+        if args.explain:
+            display(self.session.explain(cell, epsilon=args.epsilon, delta=args.delta,
+                                         mechanism=args.mechanism))
+            return None
+        release = self.session.query(cell, epsilon=args.epsilon, delta=args.delta,
+                                     mechanism=args.mechanism)
+        if args.save:
+            self.shell.user_ns[args.save] = release
+        display(release)
         return None
 
     @line_magic

@@ -120,6 +120,26 @@ class Session:
         """:meth:`budget` of every bound product."""
         return tuple(self.budget(p.name) for p in self.products)
 
+    def query(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
+              mechanism: str = "laplace", seed: int | None = None):
+        """Run a differentially private aggregate query; returns a :class:`Release`.
+
+        ``epsilon`` is the whole query's epsilon (default: the purpose's), ``delta`` is spent
+        only where the plan needs it (undeclared group keys, the Gaussian mechanism). The
+        budget is reserved in every bound product's ledger before anything is released;
+        repeating a query in the same purpose returns the same answer at no cost.
+        """
+        from .query.runner import run
+
+        return run(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism, seed=seed)
+
+    def explain(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
+                mechanism: str = "laplace"):
+        """The checked, rewritten plan and each value's noise scale; spends nothing."""
+        from .query.runner import explain
+
+        return explain(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+
     def _check_open(self) -> None:
         if self.ended:
             raise MeshError(f"session {self.id} has ended — bind a new one")

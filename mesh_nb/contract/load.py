@@ -232,7 +232,7 @@ class _Builder:
             pii=bool(pii_flag) or "pii" in (prop.get("tags") or []),
             pii_entity=str(entity) if entity is not None else None, bounds=bounds,
             categories=self.categories(at, prop.get("quality")), generalize=generalize,
-            description=str(prop.get("description") or ""))
+            description=str(prop.get("description") or ""), required=prop.get("required") is True)
 
     def categories(self, at: tuple, quality: Any) -> tuple | None:
         for qi, rule in enumerate(quality or []):

@@ -34,6 +34,7 @@ class Column:
     categories: tuple | None = None
     generalize: dict | None = None
     description: str = ""
+    required: bool = False
 
     @property
     def numeric(self) -> bool:

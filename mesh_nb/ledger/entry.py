@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, get_args, get_origin
 
@@ -205,8 +205,7 @@ class Entry:
         unsigned = cls(seq, ts, kind, product, session, analyst, purpose, epsilon_micro,
                        delta_pico, check_details(details), prev, "", "")
         digest = chain_hash(prev, unsigned.body_json())
-        return cls(**{**unsigned.body(), "hash": digest,
-                      "sig": sign(signing_message(digest)).hex()})
+        return replace(unsigned, hash=digest, sig=sign(signing_message(digest)).hex())
 
     @classmethod
     def parse(cls, body_json: str, hash: str, sig: str) -> "Entry":

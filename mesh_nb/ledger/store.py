@@ -6,7 +6,8 @@ and thirty 0.1 spends fit exactly in 3.0.
 
 A hash chain alone cannot see a cut tail or a restored older copy, so after every append the
 owner's signed checkpoint (entry count and head hash) is advanced *outside* the ledger file, in
-``owner_dir/checkpoint.json``. Appends refuse to extend a ledger that is behind its checkpoint or
+``owner_dir/checkpoint.json`` (a symlink, swapped atomically, to the latest
+``checkpoint.N.json``). Appends refuse to extend a ledger that is behind its checkpoint or
 that disagrees with it (otherwise a rolled-back ledger would both free budget and launder itself).
 
 Durability: WAL with ``synchronous=NORMAL`` and a checkpoint written without fsync survive a
@@ -20,10 +21,11 @@ import fcntl
 import json
 import os
 import sqlite3
+import re
 import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -65,6 +67,7 @@ _SCHEMA = (
 )
 _INSERT = (f"INSERT INTO entries (seq, {', '.join(COLUMNS)}, body, hash, sig) "
            f"VALUES ({', '.join('?' * (len(COLUMNS) + 4))})")
+_CHECKPOINT_NAME = re.compile(r"checkpoint\.\d+\.json")
 _CHECKPOINT_DOMAIN = b"mesh_nb.ledger.checkpoint.v1\n"
 _RESIGNED = "signature is not the owner's (re-signed or forged)"
 
@@ -111,17 +114,17 @@ class Checkpoint:
 
     def message(self) -> bytes:
         """The bytes signed: a canonical string of every field but ``sig``."""
-        fields = {"product": self.product, "count": self.count, "head": self.head, "ts": self.ts}
+        fields = {k: v for k, v in asdict(self).items() if k != "sig"}
         return _CHECKPOINT_DOMAIN + canonical_json(fields).encode("utf-8")
 
     @classmethod
     def signed(cls, key: OwnerKey, product: str, count: int, head: str) -> "Checkpoint":
+        """A new checkpoint signed by ``key``, stamped now."""
         unsigned = cls(product, count, head, _iso(_utcnow()))
-        return cls(product, count, head, unsigned.ts, key.sign(unsigned.message()).hex())
+        return replace(unsigned, sig=key.sign(unsigned.message()).hex())
 
     def to_json(self) -> str:
-        return canonical_json({"product": self.product, "count": self.count, "head": self.head,
-                               "ts": self.ts, "sig": self.sig})
+        return canonical_json(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> "Checkpoint":
@@ -224,6 +227,7 @@ class Ledger:
         self._init_schema()
         if not (self.owner_dir / CHECKPOINT_FILE).exists() and len(self) == 0:
             self._advance_checkpoint(0, GENESIS)
+        self._sweep_checkpoints()
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -271,12 +275,15 @@ class Ledger:
     def close(self) -> None:
         """Close the database connection and lock file (reopened on next use)."""
         with self._lock:
-            if self._pid == os.getpid():
-                if self._conn is not None:
-                    self._conn.close()
-                if self._lock_fd is not None:
-                    os.close(self._lock_fd)
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
             self._conn, self._lock_fd = None, None
+
+    def __del__(self) -> None:
+        with suppress(Exception):
+            self.close()
 
     def __enter__(self) -> "Ledger":
         return self
@@ -294,22 +301,35 @@ class Ledger:
         return self.owner_dir / CHECKPOINT_FILE
 
     @contextmanager
-    def _checkpoint_lock(self) -> Iterator[None]:
-        """Exclusive ``flock`` serialising checkpoint writers of every process."""
-        self._connection()  # resets the lock fd after fork()
-        if self._lock_fd is None:
-            self._lock_fd = os.open(self.owner_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+    def _checkpoint_lock(self, mode: int) -> Iterator[None]:
+        """``flock`` on the owner's lock file: shared to read the checkpoint, exclusive to write."""
+        with self._lock:
+            self._connection()  # drops a lock fd inherited through fork()
+            if self._lock_fd is None:
+                self._lock_fd = os.open(self.owner_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT,
+                                        0o600)
+            fcntl.flock(self._lock_fd, mode)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def checkpoint(self, *, cached: bool = False) -> Checkpoint | None:
-        """The owner's checkpoint, signature checked; LedgerTampered if it is not the owner's."""
+        """The owner's checkpoint, signature checked; LedgerTampered if it is not the owner's.
+
+        ``cached`` skips re-checking the signature while the file is unchanged (same inode,
+        size, mtime and ctime) since this object last checked or wrote it.
+        """
+        with self._checkpoint_lock(fcntl.LOCK_SH):
+            return self._read_checkpoint(cached)
+
+    def _read_checkpoint(self, cached: bool) -> Checkpoint | None:
         try:
             st = os.stat(self._cp_file)
         except FileNotFoundError:
+            if os.path.lexists(self._cp_file):
+                raise LedgerTampered(None, "the owner's checkpoint points to a missing file "
+                                           "(deleted)") from None
             return None
         if cached and self._cp_cache is not None and self._cp_cache[0] == _stamp(st):
             return self._cp_cache[1]
@@ -326,23 +346,54 @@ class Ledger:
         return cp
 
     def _advance_checkpoint(self, count: int, head: str) -> None:
-        """Sign and store (count, head) if it is ahead of the stored checkpoint. Monotone."""
-        with self._lock, self._checkpoint_lock():
+        """Sign and store (count, head) if it is ahead of the stored checkpoint. Monotone.
+
+        Under an exclusive ``flock``, the new checkpoint goes to a fresh ``checkpoint.N.json``
+        and a temporary symlink to it replaces ``checkpoint.json`` with ``os.replace`` (atomic);
+        the previous file is then removed. Swapping a symlink rather than a regular file avoids
+        the data flush ext4 forces when a file with unwritten data replaces another (~0.15 ms,
+        several ms under I/O load), which alone would cap appends below 2,000/s.
+        """
+        with self._checkpoint_lock(fcntl.LOCK_EX):
             try:
-                current = self.checkpoint(cached=True)
+                current = self._read_checkpoint(cached=True)
             except LedgerTampered:
                 return  # keep the evidence; verify() and the next append report it
             if current is not None and current.count >= count:
                 return
             cp = Checkpoint.signed(self.key, self.product, count, head)
-            tmp = f"{self._cp_file}.{os.getpid()}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            name = f"checkpoint.{count}.json"
+            fd = os.open(self.owner_dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
                 os.write(fd, cp.to_json().encode("utf-8"))
+                stamp = _stamp(os.fstat(fd))  # what stat() through the new link will show
             finally:
                 os.close(fd)
-            os.replace(tmp, self._cp_file)
-            self._cp_cache = (_stamp(os.stat(self._cp_file)), cp)
+            try:
+                previous = os.readlink(self._cp_file)
+            except OSError:  # missing, or a regular file
+                previous = None
+            link = f"{self._cp_file}.{os.getpid()}.tmp"
+            with suppress(FileNotFoundError):
+                os.unlink(link)  # left by a killed writer
+            os.symlink(name, link)
+            os.replace(link, self._cp_file)
+            if previous and previous != name and _CHECKPOINT_NAME.fullmatch(previous):
+                (self.owner_dir / previous).unlink(missing_ok=True)
+            self._cp_cache = (stamp, cp)
+
+    def _sweep_checkpoints(self) -> None:
+        """Remove checkpoint files and links a killed writer left behind."""
+        with self._checkpoint_lock(fcntl.LOCK_EX):
+            try:
+                current = os.readlink(self._cp_file)
+            except OSError:
+                current = None
+            for path in self.owner_dir.glob("checkpoint.*"):
+                stale_link = path.name.endswith(".tmp") and path.is_symlink()
+                stale_file = _CHECKPOINT_NAME.fullmatch(path.name) and path.name != current
+                if stale_link or stale_file:
+                    path.unlink(missing_ok=True)
 
     def _guard(self, conn: sqlite3.Connection) -> tuple[int, str]:
         """(count, head hash) of the ledger, refusing one the owner's checkpoint contradicts."""
@@ -377,10 +428,9 @@ class Ledger:
         ValueError for an unknown kind or a ``details`` key outside the allowlist (nothing is
         written); LedgerTampered if the ledger contradicts the owner's checkpoint.
         """
-        check_kind(kind)
         fields = dict(kind=kind, session=session, analyst=analyst, purpose=purpose,
                       epsilon_micro=to_micro(epsilon), delta_pico=to_pico(delta),
-                      details=check_details(details))
+                      details=details)  # validated by Entry.seal; a ValueError rolls back
         with self._transaction() as conn:
             entry = self._insert(conn, *self._guard(conn), **fields)
         self._advance_checkpoint(entry.seq, entry.hash)
@@ -397,7 +447,7 @@ class Ledger:
         integers. If they do not, a ``budget.exhausted`` entry is committed instead and
         :class:`BudgetExceeded` says what remains.
         """
-        check_kind(kind)
+        check_kind(kind)  # the refusal below records another kind: check the asked one now
         want = (to_micro(epsilon), to_pico(delta))
         limit = (to_micro(budget.epsilon), to_pico(budget.delta))
         clean = check_details(details)
@@ -482,11 +532,12 @@ class Ledger:
         entry (edited, deleted, inserted, reordered, re-signed, tail cut, older copy restored,
         or a checkpoint that is not the owner's).
 
-        Fast mode (default) makes one linear pass recomputing every hash, ``prev`` link and
-        sequence number and checking the indexed columns against the signed body; since each
-        hash commits to the whole prefix, the owner's signature on the head entry plus the
-        signed checkpoint then authenticate every entry. If the head signature fails, a binary
-        search over the (hash-consistent) chain names the first entry whose signature fails.
+        Fast mode (default, ~1 s per 100,000 entries) makes one linear pass recomputing every
+        hash, ``prev`` link and sequence number and checking the indexed columns against the
+        signed body; since each hash commits to the whole prefix, the owner's signature on the
+        last hash-consistent entry plus the signed checkpoint then authenticate every entry.
+        If that signature fails, a binary search over the hash-consistent chain names the
+        first entry whose signature fails (signatures that verify form a prefix there).
         ``full=True`` checks every entry's signature too (about 110 µs each: 11 s per 100,000
         entries); it also catches a signature field garbled on an entry whose contents are
         intact, which fast mode cannot see and which changes nothing the ledger says.

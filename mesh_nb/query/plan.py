@@ -1,0 +1,234 @@
+"""From a checked query to a plan: bounded, clamped exact aggregates in SQL plus their noise.
+
+Each output aggregate is computed from *measurements*: exact per-group primitives the engine
+computes (row count, non-null count, sum, sum of squares, a histogram over bins) to which the
+release stage adds noise. Identical primitives are shared (COUNT(*) and the thresholding count
+are one measurement), and the query's epsilon is split equally across distinct measurements.
+
+Sensitivities follow from the contract: each privacy unit keeps at most ``k =
+maxContributions`` rows (chosen at random, after joins), every value is clamped to its bounds,
+so one person moves a count by at most ``k``, a sum by at most ``k * max(|lo|, |hi|)``, a
+centered sum by ``k * (hi - lo) / 2`` and a rank by ``k``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from ..contract.model import Contract
+from ..errors import PolicyViolation
+from .policy import Aggregate, CheckedQuery
+
+HIST_BINS = 1000
+MECHANISMS = ("laplace", "gaussian")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One noisy primitive per group: ``kind`` is count | distinct | sum | hist."""
+
+    name: str
+    kind: str
+    value: str | None  # SQL of the clamped (and centered) value; None for COUNT(*)
+    sensitivity: float
+    mechanism: str = "laplace"  # geometric | laplace | gaussian | exponential
+    epsilon: float = 0.0
+    delta: float = 0.0
+
+
+@dataclass(frozen=True)
+class Output:
+    """How one released column is made from measurements."""
+
+    name: str
+    func: str
+    parts: tuple[str, ...]
+    bounds: tuple[float, float] | None = None
+    quantile: float | None = None
+    sample: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the engine and the release stage need, and what ``explain`` shows."""
+
+    sql: str
+    keys: tuple[str, ...]
+    categories: tuple[tuple, ...] | None  # every group released (declared keys); None: threshold
+    measurements: tuple[Measurement, ...]
+    outputs: tuple[Output, ...]
+    epsilon: float
+    delta: float
+    max_contributions: int
+    threshold: float | None = None
+    threshold_on: str | None = None
+    columns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _clamp(value: exp.Expression, lo: float, hi: float, center: float = 0.0) -> str:
+    sql = f"LEAST(GREATEST(CAST({value.sql('duckdb')} AS DOUBLE), {lo!r}), {hi!r})"
+    return f"({sql} - {center!r})" if center else sql
+
+
+class _Builder:
+    """Collects distinct measurements while outputs are planned."""
+
+    def __init__(self, k: int, contracts: dict[str, Contract]):
+        self.k, self.contracts = k, contracts
+        self.measurements: dict[tuple, Measurement] = {}
+
+    def required(self, qualified: str | None) -> bool:
+        """Does the contract promise the ``product.table.col`` is never null?"""
+        if not qualified:
+            return False
+        product, table, column = qualified.split(".", 2)
+        col = self.contracts[product].table(table).column(column)
+        return bool(col and col.required)
+
+    def add(self, kind: str, value: str | None, sensitivity: float) -> str:
+        key = (kind, value)
+        if key not in self.measurements:
+            self.measurements[key] = Measurement(f"m{len(self.measurements)}", kind, value,
+                                                 sensitivity)
+        return self.measurements[key].name
+
+    def count(self, value: str | None = None) -> str:
+        return self.add("count", value, self.k)
+
+    def nonnull(self, agg: Aggregate, clamped: str) -> str:
+        """The count of an aggregate's values: COUNT(*) when the contract promises no nulls."""
+        return self.count() if self.required(agg.column) else self.count(clamped)
+
+    def output(self, agg: Aggregate) -> Output:
+        k = self.k
+        if agg.func == "count":
+            return Output(agg.name, "count", (self.count(),))
+        if agg.func == "count_distinct_unit":  # one unit adds 1 to at most k groups
+            return Output(agg.name, "count", (self.add("distinct", None, k),))
+        if agg.func == "count_col":
+            return Output(agg.name, "count", (self.count(agg.value.sql("duckdb")),))
+        lo, hi = agg.bounds
+        if agg.func == "sum":
+            value = _clamp(agg.value, lo, hi)
+            return Output(agg.name, "sum", (self.add("sum", value, k * max(abs(lo), abs(hi))),),
+                          agg.bounds)
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        centered = _clamp(agg.value, lo, hi, mid)
+        clamped = _clamp(agg.value, lo, hi)
+        if agg.func == "avg":
+            s1 = self.add("sum", centered, k * half)
+            return Output(agg.name, "avg", (s1, self.nonnull(agg, clamped)), agg.bounds)
+        if agg.func in ("var", "stddev"):
+            s1 = self.add("sum", centered, k * half)
+            s2 = self.add("sum", f"({centered} * {centered})", k * half * half)
+            return Output(agg.name, agg.func, (s1, s2, self.nonnull(agg, clamped)), agg.bounds,
+                          sample=agg.sample)
+        if agg.func in ("median", "quantile"):
+            q = 0.5 if agg.func == "median" else float(agg.quantile)
+            width = (hi - lo) / HIST_BINS
+            bins = f"LEAST(CAST(FLOOR(({clamped} - {lo!r}) / {width!r}) AS INTEGER), {HIST_BINS - 1})"
+            return Output(agg.name, "quantile", (self.add("hist", bins, k),), agg.bounds, q)
+        raise PolicyViolation("unsupported-aggregate", f"aggregate `{agg.func}` has no DP plan",
+                              "use COUNT, SUM, AVG, VAR, STDDEV, MEDIAN or QUANTILE")
+
+
+def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: float,
+               delta: float, mechanism: str = "laplace") -> Plan:
+    """Plan ``q`` for a query epsilon (and delta) with the chosen sum mechanism."""
+    if mechanism not in MECHANISMS:
+        raise PolicyViolation("mechanism", f"unknown mechanism `{mechanism}`",
+                              f"use one of: {', '.join(MECHANISMS)}")
+    first = q.tables[0]
+    k = contracts[first.product].max_contributions
+    b = _Builder(k, contracts)
+    outputs = tuple(b.output(a) for a in q.aggregates)
+    categories = _categories(q, contracts)
+    threshold_on = None
+    if categories is None:
+        threshold_on = b.count()
+        if delta <= 0:
+            raise PolicyViolation(
+                "threshold-needs-delta",
+                "grouping by keys without declared categories releases only groups above a "
+                "noisy threshold, which spends delta", "give --delta (e.g. 1e-7), or group by "
+                "columns whose categories the contract declares")
+    if mechanism == "gaussian" and delta <= 0:
+        raise PolicyViolation("gaussian-needs-delta", "the Gaussian mechanism needs delta > 0",
+                              "give --delta (e.g. 1e-7) or use --mechanism laplace")
+    measured = list(b.measurements.values())
+    share = epsilon / len(measured)
+    gaussian_parts = [m for m in measured if m.kind == "sum" and mechanism == "gaussian"]
+    threshold_delta = delta / 2 if gaussian_parts and categories is None else delta
+    final = []
+    for m in measured:
+        if m.kind in ("count", "distinct"):
+            mech, d = "geometric", 0.0
+        elif m.kind == "hist":
+            mech, d = "exponential", 0.0
+        elif mechanism == "gaussian":
+            mech = "gaussian"
+            d = (delta - (threshold_delta if categories is None else 0)) / len(gaussian_parts)
+        else:
+            mech, d = "laplace", 0.0
+        final.append(Measurement(m.name, m.kind, m.value, m.sensitivity, mech, share, d))
+    threshold = None
+    if threshold_on is not None:
+        scale = k / share
+        threshold = k + scale * math.log(k / threshold_delta)
+    notes = []
+    if threshold is not None:
+        notes.append(f"group keys without declared categories: only groups whose noisy count "
+                     f"passes the threshold {threshold:.1f} are released (spends delta "
+                     f"{threshold_delta:g})")
+    used_delta = delta if (categories is None or gaussian_parts) else 0.0
+    return Plan(_sql(q, k, final), tuple(g.name for g in q.group_keys), categories,
+                tuple(final), outputs, epsilon, used_delta, k, threshold, threshold_on,
+                tuple(q.columns), tuple(notes))
+
+
+def _categories(q: CheckedQuery, contracts: dict[str, Contract]) -> tuple[tuple, ...] | None:
+    """The full cross product of declared group keys (``((),)`` with no GROUP BY)."""
+    sets = []
+    for g in q.group_keys:
+        cats = g.categories
+        if cats is None and g.logical_type == "boolean":
+            cats = (False, True)
+        if cats is None:
+            return None
+        sets.append(tuple(cats))
+    return tuple(itertools.product(*sets))
+
+
+def _sql(q: CheckedQuery, k: int, measurements: list[Measurement]) -> str:
+    """Engine SQL: per unit at most k random rows after joins, then exact per-group primitives."""
+    t0 = q.tables[0]
+    unit = f'"{t0.alias}"."{q.privacy_unit[t0.alias]}"'
+    frm = f'"{t0.product}"."{t0.table}" AS "{t0.alias}"'
+    for t, on in zip(q.tables[1:], q.joins):
+        frm += f' JOIN "{t.product}"."{t.table}" AS "{t.alias}" ON {on.sql("duckdb")}'
+    keys = [f"{g.expr.sql('duckdb')} AS \"{g.name}\"" for g in q.group_keys]
+    values = [f"{m.value} AS \"v_{m.name}\"" for m in measurements if m.value is not None]
+    where = f" WHERE {q.where.sql('duckdb')}" if q.where is not None else ""
+    inner = (f"SELECT {unit} AS __unit, random() AS __r"
+             + "".join(", " + c for c in keys + values) + f" FROM {frm}{where}")
+    bounded = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY __unit ORDER BY __r) "
+               f"AS __rn FROM ({inner})) WHERE __rn <= {k}")
+    aggs = []
+    for m in measurements:
+        v = f'"v_{m.name}"' if m.value is not None else None
+        if m.kind == "count":
+            aggs.append(f"COUNT({v or '*'}) AS \"{m.name}\"")
+        elif m.kind == "distinct":
+            aggs.append(f"COUNT(DISTINCT __unit) AS \"{m.name}\"")
+        elif m.kind == "sum":
+            aggs.append(f"COALESCE(SUM({v}), 0) AS \"{m.name}\"")
+        else:
+            aggs.append(f"histogram({v}) AS \"{m.name}\"")
+    names = [f'"{g.name}"' for g in q.group_keys]
+    group = f" GROUP BY {', '.join(names)}" if names else ""
+    return f"SELECT {', '.join(names + aggs)} FROM ({bounded}){group}"

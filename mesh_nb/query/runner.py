@@ -1,0 +1,194 @@
+"""The one path a query takes: check -> plan -> engine -> budget in the ledger -> noise -> Release.
+
+Nothing is released before the budget is reserved in every involved product's ledger, and
+nothing is reserved for a query that was rejected or failed before release.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..errors import BudgetExceeded, MeshError, PolicyViolation
+from . import policy
+from .cache import ReleaseCache, cache_key
+from .engines import sandboxed_duckdb
+from .parse import redact
+from .plan import Plan, build_plan
+from .release import Release, add_noise, half_width, noise_scale
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+CACHE_FILE = "releases.sqlite"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The checked, rewritten plan with its noise: what a query would do, spending nothing."""
+
+    sql: str
+    plan: Plan
+    table: pd.DataFrame
+
+    def __str__(self) -> str:
+        p = self.plan
+        lines = [f"query: {self.sql}", f"epsilon {p.epsilon:g}, delta {p.delta:g}, at most "
+                 f"{p.max_contributions} row(s) per privacy unit", "",
+                 "measurements (epsilon split equally):",
+                 self.table.to_string(index=False), "", "outputs:"]
+        lines += [f"  {o.name} = {o.func}({', '.join(o.parts)})" for o in p.outputs]
+        lines += ["", "engine SQL:", p.sql] + ([""] + list(p.notes) if p.notes else [])
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from ..display import explain_html
+
+        return explain_html(str(self))
+
+
+def _contracts(session: "Session") -> dict:
+    return {p.name: p.contract for p in session.products}
+
+
+def _defaults(session: "Session", epsilon: float | None, delta: float | None
+              ) -> tuple[float, float]:
+    purposes = [p.contract.purposes[session.purpose] for p in session.products]
+    if epsilon is None:
+        epsilon = min(p.default_epsilon for p in purposes)
+    if not epsilon > 0:
+        raise PolicyViolation("epsilon", "epsilon must be positive", "give e.g. --epsilon 0.5")
+    for p, spec in zip(session.products, purposes):
+        cap = spec.max_epsilon_per_query
+        if cap is not None and epsilon > cap + 1e-12:
+            raise PolicyViolation("epsilon-too-large", f"epsilon {epsilon:g} is above the "
+                                  f"{cap:g} one query may take on `{p.name}`",
+                                  f"ask for at most {cap:g}")
+    if delta is None:
+        delta = min(spec.budget.delta for spec in purposes) / 10
+    if delta < 0:
+        raise PolicyViolation("delta", "delta must not be negative", "give e.g. --delta 1e-7")
+    return float(epsilon), float(delta)
+
+
+def prepare(session: "Session", sql: str, *, epsilon: float | None, delta: float | None,
+            mechanism: str) -> tuple[policy.CheckedQuery, Plan]:
+    """Check and plan; records ``query.rejected`` in every bound ledger when refused."""
+    session._check_open()
+    if session.access != "dp-aggregate":
+        raise MeshError(f"purpose `{session.purpose}` grants {session.access}, not aggregates "
+                        "— use session.rows(sql) for row access")
+    try:
+        checked = policy.check(sql, _contracts(session), session.purpose)
+        eps, dlt = _defaults(session, epsilon, delta)
+        plan = build_plan(checked, _contracts(session), epsilon=eps, delta=dlt,
+                          mechanism=mechanism)
+    except PolicyViolation as exc:
+        _reject(session, sql, exc)
+        raise
+    return checked, plan
+
+
+def _reject(session: "Session", sql: str, exc: PolicyViolation) -> None:
+    try:
+        text = redact(sql)
+    except MeshError:
+        text = "(unparseable)"
+    for p in session.products:
+        p.ledger.append("query.rejected", session=session.id, analyst=session.analyst,
+                        purpose=session.purpose, details={"query": text, "rule": exc.rule})
+
+
+def explain(session: "Session", sql: str, *, epsilon: float | None = None,
+            delta: float | None = None, mechanism: str = "laplace") -> Explanation:
+    """What ``query`` would run and how much noise each value gets; spends nothing."""
+    checked, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    rows = [{"measurement": m.name, "kind": m.kind, "mechanism": m.mechanism,
+             "epsilon": round(m.epsilon, 6), "delta": m.delta, "sensitivity": m.sensitivity,
+             "noise_scale": round(noise_scale(m), 4) if m.kind != "hist" else None,
+             "ci95_half_width": round(half_width(m), 4) if m.kind != "hist" else None,
+             "value": m.value or "*"} for m in plan.measurements]
+    return Explanation(checked.redacted, plan, pd.DataFrame(rows))
+
+
+def run(session: "Session", sql: str, *, epsilon: float | None = None,
+        delta: float | None = None, mechanism: str = "laplace", seed: int | None = None
+        ) -> Release:
+    """Check, plan, run, reserve budget, add noise; see :meth:`mesh_nb.Session.query`."""
+    checked, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    details = {"query": checked.redacted, "query_hash": checked.query_hash,
+               "columns": list(checked.columns), "products": list(session.product_names),
+               "mechanism": mechanism}
+    home = session.products[0]
+    cache = ReleaseCache(home.ledger.path.parent / CACHE_FILE)
+    key = cache_key(session.purpose, checked.query_hash, plan.epsilon, plan.delta, mechanism)
+    hit = cache.get(key)
+    if hit is not None:
+        release_id, frame, accuracy, meta = hit
+        for p in session.products:
+            p.ledger.append("query.released", session=session.id, analyst=session.analyst,
+                            purpose=session.purpose, details={**details, "cached": True,
+                                                              "release": release_id})
+        return Release(frame, 0.0, 0.0, accuracy, checked.redacted, session.purpose,
+                       session.product_names, tuple(meta.get("notes", ())), release_id, True,
+                       _remaining(session))
+    exact = execute(session, plan)
+    _check_budgets(session, plan)
+    release_id = uuid.uuid4().hex[:12]
+    for p in session.products:  # the budget is spent before anything is released
+        p.ledger.reserve(analyst=session.analyst, purpose=session.purpose,
+                         epsilon=plan.epsilon, delta=plan.delta,
+                         budget=p.contract.purposes[session.purpose].budget,
+                         session=session.id,
+                         details={**details, "groups": len(exact), "release": release_id})
+    frame, accuracy = add_noise(plan, exact, seed=seed)
+    frame = _post_process(checked, frame)
+    cache.put(key, release_id, frame, accuracy, {"notes": list(plan.notes)})
+    return Release(frame, plan.epsilon, plan.delta, accuracy, checked.redacted,
+                   session.purpose, session.product_names, plan.notes, release_id, False,
+                   _remaining(session))
+
+
+def execute(session: "Session", plan: Plan) -> pd.DataFrame:
+    """The plan's exact bounded primitives from the sandboxed engine (never shown to anyone)."""
+    tables = [(p.name, t.name, t) for p in session.products for t in p.contract.tables]
+    with sandboxed_duckdb(tables) as con:
+        return con.execute(plan.sql).df()
+
+
+def _check_budgets(session: "Session", plan: Plan) -> None:
+    """Refuse before reserving anywhere if any product's budget is short (multi-product)."""
+    for p in session.products:
+        budget = p.contract.purposes[session.purpose].budget
+        eps_left, delta_left = p.ledger.remaining(session.analyst, session.purpose, budget)
+        if plan.epsilon > eps_left + 1e-9 or plan.delta > delta_left + 1e-18:
+            p.ledger.append("budget.exhausted", session=session.id, analyst=session.analyst,
+                            purpose=session.purpose,
+                            details={"requested_epsilon": plan.epsilon,
+                                     "remaining_epsilon": eps_left})
+            raise BudgetExceeded(p.name, session.purpose, session.analyst, plan.epsilon,
+                                 eps_left, plan.delta, delta_left)
+
+
+def _remaining(session: "Session") -> dict:
+    return {b.product: b.epsilon_remaining for b in session.budgets()}
+
+
+def _post_process(checked: policy.CheckedQuery, frame: pd.DataFrame) -> pd.DataFrame:
+    """HAVING, ORDER BY and LIMIT over released values only (free post-processing)."""
+    if checked.having is None and not checked.order and checked.limit is None:
+        return frame[list(checked.outputs)]
+    import duckdb
+
+    having = f" WHERE {policy.on_outputs(checked, checked.having)}" \
+        if checked.having is not None else ""
+    order = (" ORDER BY " + ", ".join(policy.on_outputs(checked, o) for o in checked.order)
+             if checked.order else "")
+    limit = f" LIMIT {int(checked.limit)}" if checked.limit is not None else ""
+    cols = ", ".join(f'"{c}"' for c in checked.outputs)
+    with duckdb.connect() as con:
+        con.register("released", frame)
+        return con.execute(f"SELECT {cols} FROM released{having}{order}{limit}").df()

@@ -1,0 +1,238 @@
+"""Differentially private queries end to end: real DuckDB, real diffprivlib, real SQLite ledger.
+
+Randomized outputs are tested statistically: many draws from the real mechanisms, tolerances
+from the number of draws, never a hard-coded output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mesh_nb
+from mesh_nb import BudgetExceeded, MeshError, PolicyViolation
+from mesh_nb.query.release import add_noise
+from mesh_nb.query.runner import execute, prepare
+
+GROUPED = ("SELECT region, plan, COUNT(*) AS n, AVG(monthly_spend) AS spend "
+           "FROM customers.accounts WHERE churned GROUP BY region, plan")
+
+
+@pytest.fixture
+def mesh(demo_dir):
+    return mesh_nb.open_mesh(demo_dir)
+
+
+@pytest.fixture
+def session(mesh):
+    return mesh.bind("customers", purpose="churn-analysis", analyst="alice")
+
+
+def test_grouped_release_is_complete_and_recorded(mesh, session) -> None:
+    r = session.query(GROUPED, epsilon=0.5)
+    assert list(r.frame.columns) == ["region", "plan", "n", "spend"]
+    # declared categories are released complete: 5 regions x 3 plans
+    assert len(r.frame) == 15 and set(r.frame.region) == {"north", "south", "east", "west",
+                                                          "central"}
+    assert (r.frame.n >= 0).all() and r.frame.n.dtype.kind == "i"
+    assert r.frame.spend.between(0, 500).all()
+    assert r.epsilon == 0.5 and r.delta == 0.0
+    assert set(r.accuracy.output) == {"n", "spend"}
+    (entry,) = mesh.ledger("customers").entries(kind="query.released")
+    assert entry.epsilon == 0.5 and entry.session == session.id
+    assert "customers.accounts.monthly_spend" in entry.details["columns"]
+    assert session.budget().epsilon_remaining == pytest.approx(2.5)
+
+
+def test_empty_declared_groups_are_released(session) -> None:
+    r = session.query("SELECT region, COUNT(*) AS n FROM customers.accounts "
+                      "WHERE region = 'north' GROUP BY region", epsilon=0.5)
+    assert len(r.frame) == 5  # the other four regions are released too (noise around zero)
+    others = r.frame[r.frame.region != "north"].n
+    assert (others < 60).all()  # zero plus geometric noise of scale 2/0.5: P(>60) ~ 1e-6
+
+
+def test_literals_never_reach_the_ledger(mesh, session) -> None:
+    session.query("SELECT COUNT(*) AS n FROM customers.accounts WHERE plan = 'pro' "
+                  "AND monthly_spend > 123.45", epsilon=0.1)
+    text = str([e.details for e in mesh.ledger("customers").entries()])
+    assert "pro'" not in text and "123.45" not in text and "?" in text
+
+
+def test_repeat_costs_nothing_and_returns_the_same_answer(mesh, session) -> None:
+    first = session.query(GROUPED, epsilon=0.5)
+    again = session.query("select region, plan, count(*) as n, avg(monthly_spend) as spend "
+                          "from customers.accounts  where churned group by region, plan",
+                          epsilon=0.5)
+    assert again.cached and again.epsilon == 0
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+    assert session.budget().epsilon_remaining == pytest.approx(2.5)
+    other = mesh.bind("customers", purpose="churn-analysis", analyst="bob")
+    assert other.query(GROUPED, epsilon=0.5).cached  # same purpose: the same answer
+
+
+def test_rejected_query_spends_nothing_and_is_recorded(mesh, session) -> None:
+    with pytest.raises(PolicyViolation) as err:
+        session.query("SELECT full_name, COUNT(*) FROM customers.accounts GROUP BY full_name")
+    entries = mesh.ledger("customers").entries(kind="query.rejected")
+    assert len(entries) == 1 and entries[0].details["rule"] == err.value.rule
+    assert session.budget().epsilon_remaining == 3.0
+
+
+def test_epsilon_above_the_per_query_cap(mesh, session) -> None:
+    with pytest.raises(PolicyViolation, match="above the 1 one query may take") as err:
+        session.query(GROUPED, epsilon=1.5)
+    assert err.value.rule == "epsilon-too-large"
+    assert session.budget().epsilon_remaining == 3.0
+
+
+def test_budget_exhaustion(mesh, session) -> None:
+    for i in range(3):
+        session.query(f"SELECT COUNT(*) AS n FROM customers.accounts WHERE monthly_spend > {i}",
+                      epsilon=1.0)
+    with pytest.raises(BudgetExceeded, match="0 left"):
+        session.query("SELECT COUNT(*) AS n FROM customers.accounts WHERE churned", epsilon=0.1)
+    assert mesh.ledger("customers").entries(kind="budget.exhausted")
+    assert session.budget().epsilon_spent == pytest.approx(3.0)
+    mesh.ledger("customers").verify(full=True)
+
+
+def test_explain_spends_nothing(mesh, session) -> None:
+    e = session.explain(GROUPED, epsilon=0.5)
+    assert "epsilon split equally" in str(e) and "row_number()" in e.plan.sql
+    assert e.table.epsilon.sum() == pytest.approx(0.5)
+    assert len(mesh.ledger("customers").entries(kind="query.released")) == 0
+    assert session.budget().epsilon_remaining == 3.0
+
+
+def test_undeclared_keys_are_thresholded_and_spend_delta(session) -> None:
+    r = session.query("SELECT date_trunc('year', signup_date) AS y, COUNT(*) AS n "
+                      "FROM customers.accounts GROUP BY 1 ORDER BY y", epsilon=0.5)
+    assert r.delta > 0 and any("threshold" in n for n in r.notes)
+    assert list(r.frame.y) == sorted(r.frame.y) and len(r.frame) == 8
+
+
+def test_having_order_limit_are_post_processing(session) -> None:
+    r = session.query("SELECT plan, COUNT(*) AS n FROM customers.accounts GROUP BY plan "
+                      "HAVING COUNT(*) > 1000 ORDER BY n DESC LIMIT 2", epsilon=0.3)
+    assert len(r.frame) == 2 and r.frame.n.iloc[0] >= r.frame.n.iloc[1]
+
+
+def test_cross_product_join(mesh) -> None:
+    s = mesh.bind("customers,sales", purpose="churn-analysis", analyst="carol")
+    r = s.query("SELECT o.category, SUM(o.amount) AS total FROM sales.orders o "
+                "JOIN customers.accounts a ON o.customer_id = a.customer_id "
+                "WHERE a.churned GROUP BY o.category", epsilon=0.5)
+    assert len(r.frame) == 6
+    for name in ("customers", "sales"):
+        (entry,) = mesh.ledger(name).entries(kind="query.released")
+        assert entry.epsilon == 0.5
+
+
+def test_row_purpose_refuses_aggregate_path(mesh) -> None:
+    s = mesh.bind("sales", purpose="fraud-review", analyst="eve", acknowledge=True)
+    with pytest.raises(MeshError, match="grants pseudonymized-rows"):
+        s.query("SELECT COUNT(*) FROM sales.orders")
+
+
+def test_ended_session_refuses(session) -> None:
+    session.end()
+    with pytest.raises(MeshError, match="has ended"):
+        session.query(GROUPED)
+
+
+# --- statistics: the released noise has the variance the reported scale implies ---------
+
+DRAWS = 300  # calls of the real release stage; each gives one draw per group
+
+
+def noise_draws(session, sql, *, epsilon=0.5, delta=None, mechanism="laplace"):
+    _, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    exact = execute(session, plan)
+    frames = [add_noise(plan, exact)[0] for _ in range(DRAWS)]
+    return plan, exact, frames
+
+
+def within(sample_var: float, expected: float, n: int, kurtosis: float) -> bool:
+    """Sample variance within 5 standard errors; SE of a variance is sqrt((kurt - 1)/n)."""
+    return abs(sample_var / expected - 1) < 5 * math.sqrt((kurtosis - 1) / n)
+
+
+def test_count_noise_matches_geometric_variance(session) -> None:
+    plan, exact, frames = noise_draws(session, "SELECT region, plan, COUNT(*) AS n FROM "
+                                      "customers.accounts GROUP BY region, plan", epsilon=0.4)
+    truth = exact.set_index(["region", "plan"]).m0
+    errors = np.concatenate([(f.set_index(["region", "plan"]).n - truth).to_numpy()
+                             for f in frames])
+    alpha = math.exp(-plan.measurements[0].epsilon / plan.max_contributions)
+    expected = 2 * alpha / (1 - alpha) ** 2  # variance of the two-sided geometric
+    assert abs(errors.mean()) < 5 * math.sqrt(expected / errors.size)
+    assert within(errors.var(), expected, errors.size, kurtosis=6)
+
+
+@pytest.mark.parametrize("mechanism", ["laplace", "gaussian"])
+def test_sum_noise_matches_reported_scale(session, mechanism) -> None:
+    plan, exact, frames = noise_draws(session, "SELECT plan, SUM(monthly_spend) AS total FROM "
+                                      "customers.accounts GROUP BY plan", epsilon=0.6,
+                                      delta=1e-6, mechanism=mechanism)
+    (m,) = plan.measurements
+    truth = exact.set_index("plan").m0
+    errors = np.concatenate([(f.set_index("plan").total - truth).to_numpy() for f in frames])
+    from mesh_nb.query.release import noise_scale
+
+    scale = noise_scale(m)
+    expected = 2 * scale ** 2 if mechanism == "laplace" else scale ** 2
+    assert m.mechanism == mechanism and m.sensitivity == 2 * 500
+    assert within(errors.var(), expected, errors.size, kurtosis=6 if mechanism == "laplace"
+                  else 3)
+
+
+def test_avg_interval_covers(session) -> None:
+    plan, exact, frames = noise_draws(session, "SELECT region, AVG(monthly_spend) AS a FROM "
+                                      "customers.accounts GROUP BY region", epsilon=0.3)
+    sum_part, count_part = plan.outputs[0].parts
+    by_region = exact.set_index("region")
+    truth = 250 + by_region[sum_part] / by_region[count_part]
+    _, accuracy = add_noise(plan, exact)
+    hw = accuracy.set_index("output").loc["a", "ci95_half_width"]
+    hits = np.concatenate([(abs(f.set_index("region").a - truth) <= hw).to_numpy()
+                           for f in frames])
+    assert hits.mean() > 0.85  # a 95% interval (approximate for a ratio) covers most draws
+
+
+def test_median_by_exponential_mechanism_is_close(session) -> None:
+    plan, exact, frames = noise_draws(session, "SELECT MEDIAN(monthly_spend) AS med FROM "
+                                      "customers.accounts", epsilon=0.5)
+    released = np.array([f.med.iloc[0] for f in frames])
+    assert plan.measurements[0].mechanism == "exponential"
+    hist = exact.m0.iloc[0]
+    width = 500 / 1000
+    cum = np.cumsum([hist.get(i, 0) for i in range(1000)])
+    true_median = (np.searchsorted(cum, cum[-1] / 2) + 0.5) * width
+    assert np.median(np.abs(released - true_median)) < 2.0  # 40k units, eps 0.5: sharp
+
+
+# --- contribution bounding ---------------------------------------------------------------
+
+def test_one_unit_with_1000_rows_moves_aggregates_by_at_most_k(demo_dir, tmp_path) -> None:
+    sql = "SELECT COUNT(*) AS n, SUM(monthly_spend) AS total FROM customers.accounts"
+    path = demo_dir / "customers" / "accounts.parquet"
+    # one row per other unit, so that their (random) bounding cannot move the totals
+    df = pd.read_parquet(path).drop_duplicates("customer_id")
+    df.to_parquet(path)
+    base = mesh_nb.open_mesh(demo_dir).bind("customers", purpose="churn-analysis",
+                                            analyst="a")
+    _, plan = prepare(base, sql, epsilon=0.5, delta=None, mechanism="laplace")
+    before = execute(base, plan)
+    heavy = pd.concat([df.iloc[[0]]] * 1000, ignore_index=True)
+    heavy["customer_id"] = "C9999999"
+    heavy["monthly_spend"] = 10_000.0  # far above the bound: clamped to 500
+    pd.concat([df, heavy], ignore_index=True).to_parquet(path)
+    after = execute(base, plan)
+    k = 2
+    count, total = (o.parts[0] for o in plan.outputs)
+    assert after[count].iloc[0] - before[count].iloc[0] == k
+    assert after[total].iloc[0] - before[total].iloc[0] == pytest.approx(k * 500)
