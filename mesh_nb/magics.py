@@ -107,8 +107,11 @@ class MeshMagics(Magics):
             display(self.session.explain(cell, epsilon=args.epsilon, delta=args.delta,
                                          mechanism=args.mechanism))
             return None
-        release = self.session.query(cell, epsilon=args.epsilon, delta=args.delta,
-                                     mechanism=args.mechanism)
+        if self.session.access == "dp-aggregate":
+            release = self.session.query(cell, epsilon=args.epsilon, delta=args.delta,
+                                         mechanism=args.mechanism)
+        else:
+            release = self.session.rows(cell)
         if args.save:
             self.shell.user_ns[args.save] = release
         display(release)

@@ -133,6 +133,16 @@ class Session:
 
         return run(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism, seed=seed)
 
+    def rows(self, sql: str):
+        """Rows for a ``pseudonymized-rows`` or ``raw-rows`` purpose; returns a RowRelease.
+
+        In pseudonymized-rows, identifiers come back as keyed tokens (stable within the
+        purpose) and quasi-identifiers generalized as the contract declares.
+        """
+        from .query.rows import run_rows
+
+        return run_rows(self, sql)
+
     def explain(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
                 mechanism: str = "laplace"):
         """The checked, rewritten plan and each value's noise scale; spends nothing."""

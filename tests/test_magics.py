@@ -120,3 +120,35 @@ def test_cli_demo_init(tmp_path: Path) -> None:
     assert (tmp_path / "d" / "sales" / "orders.parquet").exists()
     check = cli("check", str(tmp_path / "d"))
     assert check.returncode == 0 and check.stdout.count(": ok") == 2
+
+
+QUERY = "SELECT plan, COUNT(*) AS n, AVG(monthly_spend) AS spend FROM customers.accounts GROUP BY plan"
+
+
+def test_mesh_query_releases_saves_and_explains(shell, demo_dir: Path, capsys) -> None:
+    with pytest.raises(UsageError, match="not bound"):
+        shell.run_cell_magic("mesh_query", "", QUERY)
+    shell.run_line_magic("mesh_bind", f"customers --purpose churn-analysis --as al "
+                                      f"--mesh {demo_dir}")
+    shell.run_cell_magic("mesh_query", "--explain --epsilon 0.4", QUERY)
+    assert "epsilon split equally" in capsys.readouterr().out
+    session = magics_of(shell).session
+    assert session.budget().epsilon_remaining == 3.0
+    shell.run_cell_magic("mesh_query", "--epsilon 0.4 --save r", QUERY)
+    release = shell.user_ns["r"]
+    assert list(release.frame.columns) == ["plan", "n", "spend"] and release.epsilon == 0.4
+    assert session.budget().epsilon_remaining == pytest.approx(2.6)
+    html = release._repr_html_()
+    assert "churn-analysis" in html and "±" in html and "ε 0.4" in html
+    with pytest.raises(UsageError, match="column-not-allowed|full_name"):
+        shell.run_cell_magic("mesh_query", "", "SELECT full_name, COUNT(*) FROM "
+                                               "customers.accounts GROUP BY full_name")
+
+
+def test_mesh_query_rows_purpose(shell, demo_dir: Path) -> None:
+    shell.run_line_magic("mesh_bind", f"sales --purpose fraud-review --acknowledge --as f "
+                                      f"--mesh {demo_dir}")
+    shell.run_cell_magic("mesh_query", "--save rows",
+                         "SELECT order_id, card_number, amount FROM sales.orders LIMIT 10")
+    rows = shell.user_ns["rows"]
+    assert rows.rows == 10 and rows.tokenized == ("card_number",)

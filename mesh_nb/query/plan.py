@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from ..contract.model import Contract
 from ..errors import PolicyViolation
-from .policy import Aggregate, CheckedQuery
+from .policy import Aggregate, CheckedQuery, TableRef
 
 HIST_BINS = 1000
 MECHANISMS = ("laplace", "gaussian")
@@ -204,18 +204,24 @@ def _categories(q: CheckedQuery, contracts: dict[str, Contract]) -> tuple[tuple,
     return tuple(itertools.product(*sets))
 
 
+def from_where(tables: tuple[TableRef, ...], joins: tuple[exp.Expression, ...],
+               where: exp.Expression | None) -> str:
+    """`` FROM product.table AS alias JOIN ... ON ... WHERE ...`` of a checked query."""
+    t0 = tables[0]
+    sql = f' FROM "{t0.product}"."{t0.table}" AS "{t0.alias}"'
+    for t, on in zip(tables[1:], joins):
+        sql += f' JOIN "{t.product}"."{t.table}" AS "{t.alias}" ON {on.sql("duckdb")}'
+    return sql + (f" WHERE {where.sql('duckdb')}" if where is not None else "")
+
+
 def _sql(q: CheckedQuery, k: int, measurements: list[Measurement]) -> str:
     """Engine SQL: per unit at most k random rows after joins, then exact per-group primitives."""
     t0 = q.tables[0]
-    unit = f'"{t0.alias}"."{q.privacy_unit[t0.alias]}"'
-    frm = f'"{t0.product}"."{t0.table}" AS "{t0.alias}"'
-    for t, on in zip(q.tables[1:], q.joins):
-        frm += f' JOIN "{t.product}"."{t.table}" AS "{t.alias}" ON {on.sql("duckdb")}'
+    unit = f'"{t0.alias}"."{t0.privacy_unit}"'
     keys = [f"{g.expr.sql('duckdb')} AS \"{g.name}\"" for g in q.group_keys]
     values = [f"{m.value} AS \"v_{m.name}\"" for m in measurements if m.value is not None]
-    where = f" WHERE {q.where.sql('duckdb')}" if q.where is not None else ""
     inner = (f"SELECT {unit} AS __unit, random() AS __r"
-             + "".join(", " + c for c in keys + values) + f" FROM {frm}{where}")
+             + "".join(", " + c for c in keys + values) + from_where(q.tables, q.joins, q.where))
     bounded = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY __unit ORDER BY __r) "
                f"AS __rn FROM ({inner})) WHERE __rn <= {k}")
     aggs = []

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 CACHE_FILE = "releases.sqlite"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Explanation:
     """The checked, rewritten plan with its noise: what a query would do, spending nothing."""
 
@@ -43,6 +43,8 @@ class Explanation:
         lines += [f"  {o.name} = {o.func}({', '.join(o.parts)})" for o in p.outputs]
         lines += ["", "engine SQL:", p.sql] + ([""] + list(p.notes) if p.notes else [])
         return "\n".join(lines)
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         from ..display import explain_html
@@ -80,19 +82,20 @@ def prepare(session: "Session", sql: str, *, epsilon: float | None, delta: float
     session._check_open()
     if session.access != "dp-aggregate":
         raise MeshError(f"purpose `{session.purpose}` grants {session.access}, not aggregates "
-                        "— use session.rows(sql) for row access")
+                        "— use session.rows(sql) for row access (%%mesh_query does it for you)")
     try:
         checked = policy.check(sql, _contracts(session), session.purpose)
         eps, dlt = _defaults(session, epsilon, delta)
         plan = build_plan(checked, _contracts(session), epsilon=eps, delta=dlt,
                           mechanism=mechanism)
     except PolicyViolation as exc:
-        _reject(session, sql, exc)
+        reject(session, sql, exc)
         raise
     return checked, plan
 
 
-def _reject(session: "Session", sql: str, exc: PolicyViolation) -> None:
+def reject(session: "Session", sql: str, exc: PolicyViolation) -> None:
+    """Record a refused query (redacted text and the rule) in every bound ledger."""
     try:
         text = redact(sql)
     except MeshError:

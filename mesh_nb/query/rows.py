@@ -1,0 +1,99 @@
+"""Row access for ``pseudonymized-rows`` and ``raw-rows`` purposes.
+
+The query is checked (allowed columns only), run on the sandboxed engine, then, for
+pseudonymized rows, every direct identifier is replaced by a keyed token and every
+quasi-identifier the contract generalizes is coarsened. Each release is logged with its row
+count and columns — never a value.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..errors import MeshError, PolicyViolation
+from . import policy
+from .plan import from_where
+from .pseudonym import generalize, purpose_key, tokenize
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+
+@dataclass(frozen=True)
+class RowRelease:
+    """Rows a row-access purpose released, and what was done to them."""
+
+    frame: pd.DataFrame
+    purpose: str
+    products: tuple[str, ...]
+    tokenized: tuple[str, ...]
+    generalized: tuple[str, ...]
+    sql: str
+    release_id: str
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+    def _repr_html_(self) -> str:
+        note = (f"<p><small>{self.rows} row(s) for purpose <b>{self.purpose}</b>; tokens: "
+                f"{', '.join(self.tokenized) or 'none'}; generalized: "
+                f"{', '.join(self.generalized) or 'none'}</small></p>")
+        return note + self.frame.head(50).to_html(index=False)
+
+    def __repr__(self) -> str:
+        return (f"<RowRelease {self.release_id}: {self.rows} row(s), tokens "
+                f"{list(self.tokenized)}, generalized {list(self.generalized)}>\n"
+                f"{self.frame.head(10)}")
+
+
+def _sql(q: policy.CheckedRows) -> str:
+    outputs = ", ".join(f'{o.expr.sql("duckdb")} AS "{o.name}"' for o in q.outputs)
+    order = (" ORDER BY " + ", ".join(o.sql("duckdb") for o in q.order)) if q.order else ""
+    limit = f" LIMIT {int(q.limit)}" if q.limit is not None else ""
+    offset = f" OFFSET {int(q.offset)}" if q.offset else ""
+    return f"SELECT {outputs}{from_where(q.tables, q.joins, q.where)}{order}{limit}{offset}"
+
+
+def run_rows(session: "Session", sql: str) -> RowRelease:
+    """Check and run a row query; see :meth:`mesh_nb.Session.rows`."""
+    from .engines import sandboxed_duckdb
+    from .runner import reject
+
+    session._check_open()
+    if session.access == "dp-aggregate":
+        raise MeshError(f"purpose `{session.purpose}` releases only differentially private "
+                        "aggregates — use session.query(sql)")
+    contracts = {p.name: p.contract for p in session.products}
+    try:
+        checked = policy.check_rows(sql, contracts, session.purpose)
+    except PolicyViolation as exc:
+        reject(session, sql, exc)
+        raise
+    tables = [(p.name, t.name, t) for p in session.products for t in p.contract.tables]
+    with sandboxed_duckdb(tables) as con:
+        frame = con.execute(_sql(checked)).df()
+    tokenized, generalized = [], []
+    if session.access == "pseudonymized-rows":
+        for o in checked.outputs:
+            product = session._product(o.column.split(".", 1)[0])
+            if o.source.identifier:
+                key = purpose_key(product.owner_dir, session.purpose)
+                frame[o.name] = tokenize(frame[o.name], key, o.source.name)
+                tokenized.append(o.name)
+            elif o.source.generalize:
+                frame[o.name] = generalize(frame[o.name], o.source.generalize)
+                generalized.append(o.name)
+    release_id = uuid.uuid4().hex[:12]
+    for p in session.products:
+        p.ledger.append("query.released", session=session.id, analyst=session.analyst,
+                        purpose=session.purpose,
+                        details={"query": checked.redacted, "query_hash": checked.query_hash,
+                                 "columns": list(checked.columns), "rows": len(frame),
+                                 "access": session.access, "release": release_id})
+    return RowRelease(frame, session.purpose, session.product_names, tuple(tokenized),
+                      tuple(generalized), checked.redacted, release_id)
