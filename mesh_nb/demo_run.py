@@ -8,6 +8,21 @@ from .errors import MeshError
 from .mesh import demo_mesh
 
 
+QUERIES = (
+    ("SELECT region, plan, COUNT(*) AS n, AVG(monthly_spend) AS spend "
+     "FROM customers.accounts WHERE churned GROUP BY region, plan", 0.5),
+    ("SELECT churned, COUNT(DISTINCT customer_id) AS people, MEDIAN(monthly_spend) AS median "
+     "FROM customers.accounts GROUP BY churned", 0.5),
+    ("SELECT region, plan, COUNT(*) AS n, AVG(monthly_spend) AS spend "
+     "FROM customers.accounts WHERE churned GROUP BY region, plan", 0.5),
+    ("SELECT full_name, COUNT(*) AS n FROM customers.accounts GROUP BY full_name", 0.1),
+)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -26,6 +41,28 @@ def run_demo(root: Path, *, seed: int = 7, analyst: str = "demo-analyst") -> Non
     with mesh.bind("customers", purpose="churn-analysis", analyst=analyst) as session:
         _say(f"   {session!r}")
         _say(f"   budget: {session.budget()}")
+        for sql, epsilon in QUERIES:
+            _say(f"\n-- {sql}  (epsilon {epsilon})")
+            try:
+                release = session.query(sql, epsilon=epsilon)
+            except MeshError as exc:
+                _say(f"   refused: {exc}")
+                continue
+            _say(_indent(release.frame.to_string(index=False)))
+            acc = release.accuracy[["output", "mechanism", "ci95_half_width"]]
+            _say(_indent("95% half-widths: " + ", ".join(
+                f"{r.output} ±{r.ci95_half_width:.3g}" for r in acc.itertuples())))
+            for note in release.notes:
+                _say(f"   note: {note}")
+            _say(f"   spent epsilon {release.epsilon:g}{' (cached)' if release.cached else ''}"
+                 f"; left: {session.budget().epsilon_remaining:g}")
+
+    _say("\n== pseudonymized rows for support-operations (acknowledged)")
+    with mesh.bind("customers", purpose="support-operations", analyst=analyst,
+                   acknowledge=True) as support:
+        rows = support.rows("SELECT customer_id, email, postcode, plan FROM customers.accounts "
+                            "ORDER BY plan LIMIT 3")
+        _say(_indent(rows.frame.to_string(index=False)))
 
     _say("\n== a purpose that needs acknowledgement is refused without it")
     try:

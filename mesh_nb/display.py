@@ -18,12 +18,11 @@ CI_SUFFIX = "__ci95"
 def release_table(r: "Release") -> GT:
     """A GT table of a release; every noisy value shows ``± half-width`` of its 95% interval."""
     frame = r.frame.copy()
-    accuracy = r.accuracy.set_index("output") if len(r.accuracy) else pd.DataFrame()
     merged = []
-    for name in accuracy.index:
-        hw = accuracy.loc[name, "ci95_half_width"]
-        if name in frame and isinstance(hw, float) and not math.isnan(hw):
-            frame[name + CI_SUFFIX] = hw
+    for name, cells in r.accuracy.groupby("output", sort=False) if len(r.accuracy) else []:
+        if name in frame and cells.ci95_half_width.notna().any():
+            frame[name + CI_SUFFIX] = cells.set_index("row").ci95_half_width.reindex(
+                range(len(frame))).to_numpy()
             merged.append(name)
     table = GT(frame, id=f"mesh-release-{r.release_id or 'x'}")
     for name in merged:

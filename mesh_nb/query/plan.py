@@ -181,6 +181,12 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
         scale = k / share
         threshold = k + scale * math.log(k / threshold_delta)
     notes = []
+    for o in outputs:
+        if o.func == "quantile":
+            m = next(x for x in final if x.name == o.parts[0])
+            rank = 2 * m.sensitivity / m.epsilon * math.log(HIST_BINS / 0.05)
+            notes.append(f"{o.name}: exponential mechanism over {HIST_BINS} bins; with 95% "
+                         f"probability its rank is within ±{rank:.0f} rows of the target rank")
     if threshold is not None:
         notes.append(f"group keys without declared categories: only groups whose noisy count "
                      f"passes the threshold {threshold:.1f} are released (spends delta "

@@ -125,23 +125,31 @@ def add_noise(plan: Plan, exact: pd.DataFrame, *, seed: int | None = None
     if plan.threshold is not None:
         keep = noisy[plan.threshold_on] > plan.threshold
     out = table.loc[keep, list(plan.keys)].reset_index(drop=True).infer_objects()
-    rows = []
+    cells = []
     for o in plan.outputs:
         values, hw = _output(o, {k: v[keep] for k, v in noisy.items()}, table.loc[keep],
                              by_name, rng)
         out[o.name] = values
-        rows.append({"output": o.name, "func": o.func,
-                     "mechanism": ", ".join(sorted({by_name[p].mechanism for p in o.parts})),
-                     "epsilon": sum(by_name[p].epsilon for p in o.parts),
-                     "noise_scale": max(noise_scale(by_name[p]) for p in o.parts),
-                     "ci95_half_width": hw})
-    return out, pd.DataFrame(rows)
+        info = {"output": o.name, "func": o.func,
+                "mechanism": ", ".join(sorted({by_name[p].mechanism for p in o.parts})),
+                "epsilon": sum(by_name[p].epsilon for p in o.parts),
+                "noise_scale": max(noise_scale(by_name[p]) for p in o.parts)}
+        cells.append(out[list(plan.keys)].assign(row=np.arange(len(out)), **info,
+                                                 ci95_half_width=hw))
+    accuracy = (pd.concat(cells, ignore_index=True) if cells else pd.DataFrame())
+    return out, accuracy
 
 
 def _output(o: Output, noisy: dict[str, np.ndarray], table: pd.DataFrame,
-            ms: dict[str, Measurement], rng: np.random.Generator):
-    """Released values of one output and its (median across groups) 95% half-width."""
-    hws = {p: half_width(ms[p]) for p in o.parts}
+            ms: dict[str, Measurement], rng: np.random.Generator
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Released values of one output and each value's 95% interval half-width.
+
+    Half-widths of ratios (AVG, VAR, STDDEV) are first-order approximations from the released
+    values; quantiles have none in value units (their error is in rank: see the notes).
+    """
+    size = len(table)
+    hws = {p: np.full(size, half_width(ms[p])) for p in o.parts if ms[p].kind != "hist"}
     if o.func == "count":
         return np.maximum(np.rint(noisy[o.parts[0]]), 0).astype("int64"), hws[o.parts[0]]
     if o.func == "sum":
@@ -151,17 +159,16 @@ def _output(o: Output, noisy: dict[str, np.ndarray], table: pd.DataFrame,
     if o.func == "quantile":
         m = ms[o.parts[0]]
         vals = np.array([_quantile(h, o.quantile, m, o.bounds, rng) for h in table[m.name]])
-        return vals, float("nan")
+        return vals, np.full(size, np.nan)
     n = np.maximum(noisy[o.parts[-1]], 1.0)
     mean_c = np.clip(noisy[o.parts[0]] / n, -half, half)
     if o.func == "avg":
-        hw = (hws[o.parts[0]] + np.abs(mean_c) * hws[o.parts[1]]) / n
-        return mid + mean_c, float(np.median(hw)) if len(hw) else float("nan")
+        return mid + mean_c, (hws[o.parts[0]] + np.abs(mean_c) * hws[o.parts[1]]) / n
     second = np.clip(noisy[o.parts[1]] / n, 0, half * half)
     var = np.clip(second - mean_c ** 2, 0, half * half)
     if o.sample:
         var = var * n / np.maximum(n - 1, 1)
-    hw = float(np.median(hws[o.parts[1]] / n)) if len(n) else float("nan")
+    hw = hws[o.parts[1]] / n
     if o.func == "stddev":
-        return np.sqrt(var), hw / (2 * max(float(np.sqrt(np.median(var))), 1e-9))
+        return np.sqrt(var), hw / (2 * np.maximum(np.sqrt(var), 1e-9))
     return var, hw

@@ -147,8 +147,7 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
                          budget=p.contract.purposes[session.purpose].budget,
                          session=session.id,
                          details={**details, "groups": len(exact), "release": release_id})
-    frame, accuracy = add_noise(plan, exact, seed=seed)
-    frame = _post_process(checked, frame)
+    frame, accuracy = _post_process(checked, *add_noise(plan, exact, seed=seed))
     cache.put(key, release_id, frame, accuracy, {"notes": list(plan.notes)})
     return Release(frame, plan.epsilon, plan.delta, accuracy, checked.redacted,
                    session.purpose, session.product_names, plan.notes, release_id, False,
@@ -180,10 +179,14 @@ def _remaining(session: "Session") -> dict:
     return {b.product: b.epsilon_remaining for b in session.budgets()}
 
 
-def _post_process(checked: policy.CheckedQuery, frame: pd.DataFrame) -> pd.DataFrame:
-    """HAVING, ORDER BY and LIMIT over released values only (free post-processing)."""
+def _post_process(checked: policy.CheckedQuery, frame: pd.DataFrame, accuracy: pd.DataFrame
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """HAVING, ORDER BY and LIMIT over released values only (free post-processing).
+
+    The accuracy table follows: its ``row`` is the position of the cell in the final frame.
+    """
     if checked.having is None and not checked.order and checked.limit is None:
-        return frame[list(checked.outputs)]
+        return frame[list(checked.outputs)], accuracy
     import duckdb
 
     having = f" WHERE {policy.on_outputs(checked, checked.having)}" \
@@ -191,7 +194,12 @@ def _post_process(checked: policy.CheckedQuery, frame: pd.DataFrame) -> pd.DataF
     order = (" ORDER BY " + ", ".join(policy.on_outputs(checked, o) for o in checked.order)
              if checked.order else "")
     limit = f" LIMIT {int(checked.limit)}" if checked.limit is not None else ""
+    offset = f" OFFSET {int(checked.offset)}" if checked.offset else ""
     cols = ", ".join(f'"{c}"' for c in checked.outputs)
     with duckdb.connect() as con:
-        con.register("released", frame)
-        return con.execute(f"SELECT {cols} FROM released{having}{order}{limit}").df()
+        con.register("released", frame.assign(__row=range(len(frame))))
+        kept = con.execute(f"SELECT {cols}, __row FROM released{having}{order}{limit}{offset}"
+                           ).df()
+    position = {old: new for new, old in enumerate(kept.pop("__row"))}
+    accuracy = accuracy[accuracy.row.isin(position)].assign(row=lambda a: a.row.map(position))
+    return kept, accuracy.sort_values(["output", "row"], kind="stable").reset_index(drop=True)
