@@ -304,11 +304,21 @@ def test_restored_older_copy_is_caught_and_not_extended(ledger: Ledger, tmp_path
     assert len(ledger) == 6 and ledger.checkpoint().count == 10
 
 
+def _rewrite_slots(ledger: Ledger, edit) -> None:
+    """Apply ``edit`` to every JSON slot of the checkpoint file, keeping the slot layout."""
+    from mesh_nb.ledger.store import SLOT_BYTES
+
+    raw = ledger.checkpoint_path.read_bytes()
+    out = b""
+    for i in (0, SLOT_BYTES):
+        text = raw[i:i + SLOT_BYTES].strip()
+        out += (edit(text.decode()).encode() if text else b"").ljust(SLOT_BYTES, b" ")
+    ledger.checkpoint_path.write_bytes(out)
+
+
 def test_tampered_checkpoint_is_caught(ledger: Ledger) -> None:
     fill(ledger, 5)
-    path = ledger.checkpoint_path
-    cp = json.loads(path.read_text())
-    path.write_text(json.dumps({**cp, "count": 3}))
+    _rewrite_slots(ledger, lambda t: json.dumps({**json.loads(t), "count": 3}))
     err = tampered(ledger)
     assert err.seq is None and "checkpoint signature is invalid" in err.reason
     with pytest.raises(LedgerTampered):
@@ -321,8 +331,7 @@ def test_checkpoint_signed_by_another_key_is_caught(ledger: Ledger) -> None:
     fill(ledger, 5)
     forger = OwnerKey.load_or_create(ledger.owner_dir.parent / "forger")
     forged = Checkpoint.signed(forger, PRODUCT, 3, ledger.entries()[2].hash)
-    ledger.checkpoint_path.unlink()
-    ledger.checkpoint_path.write_text(forged.to_json())
+    _rewrite_slots(ledger, lambda t: forged.to_json())
     assert tampered(ledger).seq is None
 
 
@@ -338,18 +347,22 @@ def test_checkpoint_lives_outside_the_ledger_and_tracks_it(ledger: Ledger) -> No
     cp = ledger.checkpoint()
     assert (cp.product, cp.count, cp.head) == (PRODUCT, 4, ledger.head().hash)
     assert ledger.checkpoint_path.parent == ledger.owner_dir != ledger.path.parent
-    files = sorted(p.name for p in ledger.owner_dir.glob("checkpoint.*.json"))
-    assert files == ["checkpoint.4.json"]  # older checkpoints are replaced, not kept
+    assert sorted(p.name for p in ledger.owner_dir.glob("checkpoint.*")) == \
+        ["checkpoint.lock", "checkpoint.slots"]  # one fixed file, no file per append
 
 
-def test_leftovers_of_a_killed_checkpoint_writer_are_swept(ledger: Ledger) -> None:
+def test_a_torn_checkpoint_slot_falls_back_to_the_other(ledger: Ledger) -> None:
+    from mesh_nb.ledger.store import SLOT_BYTES
+
     fill(ledger, 3)
-    (ledger.owner_dir / "checkpoint.2.json").write_text("{}")
-    os.symlink("checkpoint.2.json", ledger.owner_dir / "checkpoint.json.999.tmp")
+    raw = bytearray(ledger.checkpoint_path.read_bytes())
+    raw[SLOT_BYTES:SLOT_BYTES + 40] = b"\x00" * 40  # slot of entry 3 half written by a crash
+    ledger.checkpoint_path.write_bytes(bytes(raw))
     again = open_ledger(ledger.owner_dir.parent)
-    assert sorted(p.name for p in again.owner_dir.glob("checkpoint.*")) == \
-        ["checkpoint.3.json", "checkpoint.json", "checkpoint.lock"]
-    assert again.verify().checkpoint == 3
+    assert again.checkpoint().count == 2
+    assert again.verify().entries == 3
+    again.append("session.bound")
+    assert again.checkpoint().count == 4
 
 
 # -- budgets ----------------------------------------------------------------------------------

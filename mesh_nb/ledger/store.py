@@ -6,8 +6,8 @@ and thirty 0.1 spends fit exactly in 3.0.
 
 A hash chain alone cannot see a cut tail or a restored older copy, so after every append the
 owner's signed checkpoint (entry count and head hash) is advanced *outside* the ledger file, in
-``owner_dir/checkpoint.json`` (a symlink, swapped atomically, to the latest
-``checkpoint.N.json``). Appends refuse to extend a ledger that is behind its checkpoint or
+``owner_dir/checkpoint.slots`` (two fixed slots, the older overwritten by one ``pwrite``).
+Appends refuse to extend a ledger that is behind its checkpoint or
 that disagrees with it (otherwise a rolled-back ledger would both free budget and launder itself).
 
 Durability: WAL with ``synchronous=NORMAL`` and a checkpoint written without fsync survive a
@@ -21,7 +21,6 @@ import fcntl
 import json
 import os
 import sqlite3
-import re
 import threading
 import time
 from contextlib import contextmanager, suppress
@@ -37,7 +36,8 @@ from .entry import (GENESIS, MICRO, PICO, Entry, canonical_json, chain_hash, che
 from .keys import OwnerKey
 
 BUSY_TIMEOUT_MS = 60_000
-CHECKPOINT_FILE = "checkpoint.json"
+CHECKPOINT_FILE = "checkpoint.slots"
+SLOT_BYTES = 1024  # two slots; each append overwrites the older one with a single pwrite
 LOCK_FILE = "checkpoint.lock"
 SCOPES = ("per-analyst", "per-purpose")
 
@@ -67,7 +67,6 @@ _SCHEMA = (
 )
 _INSERT = (f"INSERT INTO entries (seq, {', '.join(COLUMNS)}, body, hash, sig) "
            f"VALUES ({', '.join('?' * (len(COLUMNS) + 4))})")
-_CHECKPOINT_NAME = re.compile(r"checkpoint\.\d+\.json")
 _CHECKPOINT_DOMAIN = b"mesh_nb.ledger.checkpoint.v1\n"
 _RESIGNED = "signature is not the owner's (re-signed or forged)"
 
@@ -95,10 +94,6 @@ def _where(**filters: Any) -> tuple[str, list[Any]]:
             parts.append(f"{column} = ?")
             args.append(value)
     return (" WHERE " + " AND ".join(parts)) if parts else "", args
-
-
-def _stamp(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 @dataclass(frozen=True)
@@ -220,14 +215,13 @@ class Ledger:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
-        self._cp_cache: tuple[tuple[int, int, int, int], Checkpoint] | None = None
+        self._cp_cache: tuple[bytes, Checkpoint] | None = None
         self._cp_file = str(self.owner_dir / CHECKPOINT_FILE)
         self._lock_fd: int | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._init_schema()
         if not (self.owner_dir / CHECKPOINT_FILE).exists() and len(self) == 0:
             self._advance_checkpoint(0, GENESIS)
-        self._sweep_checkpoints()
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -317,42 +311,48 @@ class Ledger:
     def checkpoint(self, *, cached: bool = False) -> Checkpoint | None:
         """The owner's checkpoint, signature checked; LedgerTampered if it is not the owner's.
 
-        ``cached`` skips re-checking the signature while the file is unchanged (same inode,
-        size, mtime and ctime) since this object last checked or wrote it.
+        ``cached`` skips re-checking the signatures while the file's bytes are the ones this
+        object last checked or wrote.
         """
         with self._checkpoint_lock(fcntl.LOCK_SH):
             return self._read_checkpoint(cached)
 
     def _read_checkpoint(self, cached: bool) -> Checkpoint | None:
+        """The newest valid slot of the checkpoint file (a torn write spoils only one slot)."""
         try:
-            st = os.stat(self._cp_file)
+            raw = Path(self._cp_file).read_bytes()
         except FileNotFoundError:
-            if os.path.lexists(self._cp_file):
-                raise LedgerTampered(None, "the owner's checkpoint points to a missing file "
-                                           "(deleted)") from None
             return None
-        if cached and self._cp_cache is not None and self._cp_cache[0] == _stamp(st):
-            return self._cp_cache[1]
-        try:
-            cp = Checkpoint.from_json(Path(self._cp_file).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise LedgerTampered(None, "the owner's checkpoint is unreadable (edited)") from None
-        if not self.key.verify(cp.sig, cp.message()):
-            raise LedgerTampered(None, "the owner's checkpoint signature is invalid (edited)")
-        if cp.product != self.product:
-            raise LedgerTampered(None, "the owner's checkpoint is for another product "
-                                       "(use one owner directory per product)")
-        self._cp_cache = (_stamp(st), cp)
+        except OSError:
+            raise LedgerTampered(None, "the owner's checkpoint is unreadable") from None
+        if cached and self._cp_cache is not None and self._cp_cache[0] == raw:
+            return self._cp_cache[1]  # same bytes as last checked: signatures already verified
+        slots = [raw[i:i + SLOT_BYTES].strip(b" \x00\n") for i in (0, SLOT_BYTES)]
+        valid, problem = [], "the owner's checkpoint is unreadable (edited)"
+        for text in filter(None, slots):
+            try:
+                cp = Checkpoint.from_json(text.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                continue
+            if not self.key.verify(cp.sig, cp.message()):
+                problem = "the owner's checkpoint signature is invalid (edited)"
+            elif cp.product != self.product:
+                problem = ("the owner's checkpoint is for another product "
+                           "(use one owner directory per product)")
+            else:
+                valid.append(cp)
+        if not valid:
+            raise LedgerTampered(None, problem)
+        cp = max(valid, key=lambda c: c.count)
+        self._cp_cache = (raw, cp)
         return cp
 
     def _advance_checkpoint(self, count: int, head: str) -> None:
         """Sign and store (count, head) if it is ahead of the stored checkpoint. Monotone.
 
-        Under an exclusive ``flock``, the new checkpoint goes to a fresh ``checkpoint.N.json``
-        and a temporary symlink to it replaces ``checkpoint.json`` with ``os.replace`` (atomic);
-        the previous file is then removed. Swapping a symlink rather than a regular file avoids
-        the data flush ext4 forces when a file with unwritten data replaces another (~0.15 ms,
-        several ms under I/O load), which alone would cap appends below 2,000/s.
+        Under an exclusive ``flock`` the new checkpoint overwrites the older of two fixed slots
+        with one ``pwrite``: no file is created, renamed or removed per append, and a write
+        torn by a crash leaves the other slot, one entry older, intact.
         """
         with self._checkpoint_lock(fcntl.LOCK_EX):
             try:
@@ -362,38 +362,16 @@ class Ledger:
             if current is not None and current.count >= count:
                 return
             cp = Checkpoint.signed(self.key, self.product, count, head)
-            name = f"checkpoint.{count}.json"
-            fd = os.open(self.owner_dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            data = cp.to_json().encode("utf-8")
+            if len(data) >= SLOT_BYTES:  # pragma: no cover - product names are short
+                raise ValueError("product name too long for a checkpoint slot")
+            fd = os.open(self._cp_file, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                os.write(fd, cp.to_json().encode("utf-8"))
-                stamp = _stamp(os.fstat(fd))  # what stat() through the new link will show
+                os.pwrite(fd, data.ljust(SLOT_BYTES, b" "), (count % 2) * SLOT_BYTES)
+                raw = os.pread(fd, 2 * SLOT_BYTES, 0)
             finally:
                 os.close(fd)
-            try:
-                previous = os.readlink(self._cp_file)
-            except OSError:  # missing, or a regular file
-                previous = None
-            link = f"{self._cp_file}.{os.getpid()}.tmp"
-            with suppress(FileNotFoundError):
-                os.unlink(link)  # left by a killed writer
-            os.symlink(name, link)
-            os.replace(link, self._cp_file)
-            if previous and previous != name and _CHECKPOINT_NAME.fullmatch(previous):
-                (self.owner_dir / previous).unlink(missing_ok=True)
-            self._cp_cache = (stamp, cp)
-
-    def _sweep_checkpoints(self) -> None:
-        """Remove checkpoint files and links a killed writer left behind."""
-        with self._checkpoint_lock(fcntl.LOCK_EX):
-            try:
-                current = os.readlink(self._cp_file)
-            except OSError:
-                current = None
-            for path in self.owner_dir.glob("checkpoint.*"):
-                stale_link = path.name.endswith(".tmp") and path.is_symlink()
-                stale_file = _CHECKPOINT_NAME.fullmatch(path.name) and path.name != current
-                if stale_link or stale_file:
-                    path.unlink(missing_ok=True)
+            self._cp_cache = (raw, cp)
 
     def _guard(self, conn: sqlite3.Connection) -> tuple[int, str]:
         """(count, head hash) of the ledger, refusing one the owner's checkpoint contradicts."""
