@@ -70,6 +70,7 @@ class Session:
     started: datetime
     acknowledged: bool = False
     ended: bool = field(default=False)
+    _engine: object = field(default=None, repr=False)
 
     @classmethod
     def start(cls, mesh: "Mesh", products: tuple["Product", ...], purpose: str, analyst: str,
@@ -150,6 +151,16 @@ class Session:
 
         return explain(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
 
+    @property
+    def engine(self):
+        """The session's sandboxed engine over its products' tables (opened on first use)."""
+        if self._engine is None:
+            from .query.engines import Engine
+
+            self._engine = Engine((p.name, t.name, t, p.contract.privacy_unit)
+                                  for p in self.products for t in p.contract.tables)
+        return self._engine
+
     def _check_open(self) -> None:
         if self.ended:
             raise MeshError(f"session {self.id} has ended — bind a new one")
@@ -159,6 +170,9 @@ class Session:
         if self.ended:
             return
         self.ended = True
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         for p in self.products:
             p.ledger.append("session.ended", session=self.id, analyst=self.analyst,
                             purpose=self.purpose)

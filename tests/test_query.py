@@ -239,3 +239,35 @@ def test_one_unit_with_1000_rows_moves_aggregates_by_at_most_k(demo_dir, tmp_pat
     count, total = (o.parts[0] for o in plan.outputs)
     assert after[count].iloc[0] - before[count].iloc[0] == k
     assert after[total].iloc[0] - before[total].iloc[0] == pytest.approx(k * 500)
+
+
+def declare_unit_unique(demo_dir, dedupe: bool) -> None:
+    folder = demo_dir / "customers"
+    if dedupe:
+        path = folder / "accounts.parquet"
+        pd.read_parquet(path).drop_duplicates("customer_id").to_parquet(path)
+    contract = folder / "datacontract.yaml"
+    text = contract.read_text()
+    marker = "    logicalTypeOptions: {pattern: '^C[0-9]{7}$'}\n    required: true\n"
+    assert marker in text
+    contract.write_text(text.replace(marker, marker + "    unique: true\n", 1))
+
+
+def test_declared_unique_unit_skips_bounding(demo_dir) -> None:
+    declare_unit_unique(demo_dir, dedupe=True)
+    s = mesh_nb.open_mesh(demo_dir).bind("customers", purpose="churn-analysis", analyst="u")
+    e = s.explain("SELECT plan, COUNT(*) AS n FROM customers.accounts GROUP BY plan",
+                  epsilon=0.5)
+    assert "row_number" not in e.plan.sql and e.plan.max_contributions == 1
+    assert any("no contribution bounding" in n for n in e.plan.notes)
+    r = s.query("SELECT plan, COUNT(*) AS n FROM customers.accounts GROUP BY plan", epsilon=0.5)
+    assert r.frame.n.sum() == pytest.approx(41_234, abs=100)
+
+
+def test_declared_unique_unit_that_the_data_breaks_stops_the_query(demo_dir) -> None:
+    declare_unit_unique(demo_dir, dedupe=False)
+    m = mesh_nb.open_mesh(demo_dir)
+    s = m.bind("customers", purpose="churn-analysis", analyst="u")
+    with pytest.raises(MeshError, match="declares its privacy unit `customer_id` unique"):
+        s.query("SELECT COUNT(*) AS n FROM customers.accounts", epsilon=0.5)
+    assert s.budget().epsilon_remaining == 3.0

@@ -7,6 +7,7 @@ the policy, the schema and the data files.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -232,7 +233,8 @@ class _Builder:
             pii=bool(pii_flag) or "pii" in (prop.get("tags") or []),
             pii_entity=str(entity) if entity is not None else None, bounds=bounds,
             categories=self.categories(at, prop.get("quality")), generalize=generalize,
-            description=str(prop.get("description") or ""), required=prop.get("required") is True)
+            description=str(prop.get("description") or ""), required=prop.get("required") is True,
+            unique=prop.get("unique") is True)
 
     def categories(self, at: tuple, quality: Any) -> tuple | None:
         for qi, rule in enumerate(quality or []):
@@ -325,7 +327,8 @@ def _check_data(c: Contract, src: YamlSource, at: tuple) -> list[Problem]:
                 out.append(src.problem(at + ("purposes", pname, "budget", "delta"),
                                        f"delta {p.budget.delta:g} is not below 1/rows "
                                        f"(1/{rows} = {1 / rows:.3g})",
-                                       f"use a delta below {1 / rows:.3g}, e.g. 1.0e-6"))
+                                       f"use a delta below {1 / rows:.3g}, e.g. "
+                                       f"{10 ** math.floor(math.log10(0.1 / rows)):.0e}"))
     return out
 
 

@@ -35,6 +35,7 @@ class Column:
     generalize: dict | None = None
     description: str = ""
     required: bool = False
+    unique: bool = False
 
     @property
     def numeric(self) -> bool:

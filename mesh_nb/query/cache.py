@@ -52,6 +52,11 @@ class ReleaseCache:
         return (row[0], pd.read_parquet(io.BytesIO(row[1])), pd.read_parquet(io.BytesIO(row[2])),
                 json.loads(row[3]))
 
+    def clear(self) -> int:
+        """Forget every kept release (the owner's call, e.g. for benchmarks); returns how many."""
+        with closing(self._connect()) as con, con:
+            return con.execute("DELETE FROM releases").rowcount
+
     def put(self, key: str, release_id: str, frame: pd.DataFrame, accuracy: pd.DataFrame,
             meta: dict) -> None:
         with closing(self._connect()) as con, con:

@@ -13,6 +13,7 @@ from typing import Iterable
 import duckdb
 
 from ..contract.model import Table
+from ..errors import MeshError
 
 _READERS = {"parquet": "read_parquet", "csv": "read_csv_auto"}
 
@@ -51,3 +52,48 @@ def sandboxed_duckdb(tables: Iterable[tuple[str, str, Table]], *, threads: int |
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+class Engine:
+    """A session's sandboxed DuckDB over its products' tables, opened once and reused.
+
+    It also answers whether a table really holds one row per privacy unit when the contract
+    declares the unit column ``unique`` — checked on the data once per file version, so the
+    planner may skip contribution bounding only where it is a no-op.
+    """
+
+    def __init__(self, tables: Iterable[tuple[str, str, Table, str]]):
+        self.tables = list(tables)  # (product, table name, Table, privacy unit column)
+        self.con = sandboxed_duckdb((p, n, t) for p, n, t, _ in self.tables)
+        self._unique: dict[tuple[str, str], tuple[tuple[int, int], bool]] = {}
+
+    def execute(self, sql: str):
+        """Run planned SQL; returns a pandas DataFrame."""
+        return self.con.execute(sql).df()
+
+    def unit_unique(self, product: str, name: str) -> bool:
+        """Does the contract declare ``product.name``'s privacy unit ``unique``? Checked on the
+        data; a declaration the data breaks is the owner's error and stops the query."""
+        for p, n, table, unit in self.tables:
+            if (p, n) != (product, name):
+                continue
+            col = table.column(unit)
+            if col is None or not col.unique or table.data_path is None:
+                return False
+            st = table.data_path.stat()
+            version = (st.st_mtime_ns, st.st_size)
+            known = self._unique.get((p, n))
+            if known is None or known[0] != version:
+                holds = self.con.execute(
+                    f'SELECT COUNT("{unit}") = COUNT(DISTINCT "{unit}") AND COUNT(*) = '
+                    f'COUNT("{unit}") FROM "{p}"."{n}"').fetchone()[0]
+                self._unique[(p, n)] = known = (version, bool(holds))
+            if not known[1]:
+                raise MeshError(f"`{p}.{n}` declares its privacy unit `{unit}` unique, but "
+                                "its data breaks that — the owner must fix the data or drop "
+                                "`unique: true` from the contract")
+            return True
+        return False
+
+    def close(self) -> None:
+        self.con.close()

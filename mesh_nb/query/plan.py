@@ -138,13 +138,17 @@ class _Builder:
 
 
 def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: float,
-               delta: float, mechanism: str = "laplace") -> Plan:
-    """Plan ``q`` for a query epsilon (and delta) with the chosen sum mechanism."""
+               delta: float, mechanism: str = "laplace", one_row_per_unit: bool = False) -> Plan:
+    """Plan ``q`` for a query epsilon (and delta) with the chosen sum mechanism.
+
+    ``one_row_per_unit``: the (single) table verifiably holds one row per privacy unit, so
+    contribution bounding is a no-op and the engine SQL skips it; sensitivities use one row.
+    """
     if mechanism not in MECHANISMS:
         raise PolicyViolation("mechanism", f"unknown mechanism `{mechanism}`",
                               f"use one of: {', '.join(MECHANISMS)}")
     first = q.tables[0]
-    k = contracts[first.product].max_contributions
+    k = 1 if one_row_per_unit else contracts[first.product].max_contributions
     b = _Builder(k, contracts)
     outputs = tuple(b.output(a) for a in q.aggregates)
     categories = _categories(q, contracts)
@@ -192,7 +196,11 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
                      f"passes the threshold {threshold:.1f} are released (spends delta "
                      f"{threshold_delta:g})")
     used_delta = delta if (categories is None or gaussian_parts) else 0.0
-    return Plan(_sql(q, k, final), tuple(g.name for g in q.group_keys), categories,
+    if one_row_per_unit:
+        notes.append("one row per privacy unit (declared unique and checked on the data): "
+                     "no contribution bounding needed")
+    return Plan(_sql(q, k, final, bounded=not one_row_per_unit),
+                tuple(g.name for g in q.group_keys), categories,
                 tuple(final), outputs, epsilon, used_delta, k, threshold, threshold_on,
                 tuple(q.columns), tuple(notes))
 
@@ -220,16 +228,17 @@ def from_where(tables: tuple[TableRef, ...], joins: tuple[exp.Expression, ...],
     return sql + (f" WHERE {where.sql('duckdb')}" if where is not None else "")
 
 
-def _sql(q: CheckedQuery, k: int, measurements: list[Measurement]) -> str:
+def _sql(q: CheckedQuery, k: int, measurements: list[Measurement], *, bounded: bool = True
+         ) -> str:
     """Engine SQL: per unit at most k random rows after joins, then exact per-group primitives."""
     t0 = q.tables[0]
     unit = f'"{t0.alias}"."{t0.privacy_unit}"'
     keys = [f"{g.expr.sql('duckdb')} AS \"{g.name}\"" for g in q.group_keys]
     values = [f"{m.value} AS \"v_{m.name}\"" for m in measurements if m.value is not None]
-    inner = (f"SELECT {unit} AS __unit, random() AS __r"
+    inner = (f"SELECT {unit} AS __unit" + (", random() AS __r" if bounded else "")
              + "".join(", " + c for c in keys + values) + from_where(q.tables, q.joins, q.where))
-    bounded = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY __unit ORDER BY __r) "
-               f"AS __rn FROM ({inner})) WHERE __rn <= {k}")
+    rows = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY __unit ORDER BY __r) "
+            f"AS __rn FROM ({inner})) WHERE __rn <= {k}" if bounded else inner)
     aggs = []
     for m in measurements:
         v = f'"v_{m.name}"' if m.value is not None else None
@@ -243,4 +252,4 @@ def _sql(q: CheckedQuery, k: int, measurements: list[Measurement]) -> str:
             aggs.append(f"histogram({v}) AS \"{m.name}\"")
     names = [f'"{g.name}"' for g in q.group_keys]
     group = f" GROUP BY {', '.join(names)}" if names else ""
-    return f"SELECT {', '.join(names + aggs)} FROM ({bounded}){group}"
+    return f"SELECT {', '.join(names + aggs)} FROM ({rows}){group}"

@@ -61,7 +61,6 @@ def _sql(q: policy.CheckedRows) -> str:
 
 def run_rows(session: "Session", sql: str) -> RowRelease:
     """Check and run a row query; see :meth:`mesh_nb.Session.rows`."""
-    from .engines import sandboxed_duckdb
     from .runner import reject
 
     session._check_open()
@@ -74,9 +73,7 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
     except PolicyViolation as exc:
         reject(session, sql, exc)
         raise
-    tables = [(p.name, t.name, t) for p in session.products for t in p.contract.tables]
-    with sandboxed_duckdb(tables) as con:
-        frame = con.execute(_sql(checked)).df()
+    frame = session.engine.execute(_sql(checked))
     tokenized, generalized = [], []
     if session.access == "pseudonymized-rows":
         for o in checked.outputs:

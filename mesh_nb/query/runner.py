@@ -15,7 +15,6 @@ import pandas as pd
 from ..errors import BudgetExceeded, MeshError, PolicyViolation
 from . import policy
 from .cache import ReleaseCache, cache_key
-from .engines import sandboxed_duckdb
 from .parse import redact
 from .plan import Plan, build_plan
 from .release import Release, add_noise, half_width, noise_scale
@@ -86,8 +85,11 @@ def prepare(session: "Session", sql: str, *, epsilon: float | None, delta: float
     try:
         checked = policy.check(sql, _contracts(session), session.purpose)
         eps, dlt = _defaults(session, epsilon, delta)
+        t0 = checked.tables[0]
+        one_row_per_unit = (len(checked.tables) == 1
+                            and session.engine.unit_unique(t0.product, t0.table))
         plan = build_plan(checked, _contracts(session), epsilon=eps, delta=dlt,
-                          mechanism=mechanism)
+                          mechanism=mechanism, one_row_per_unit=one_row_per_unit)
     except PolicyViolation as exc:
         reject(session, sql, exc)
         raise
@@ -156,9 +158,7 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
 
 def execute(session: "Session", plan: Plan) -> pd.DataFrame:
     """The plan's exact bounded primitives from the sandboxed engine (never shown to anyone)."""
-    tables = [(p.name, t.name, t) for p in session.products for t in p.contract.tables]
-    with sandboxed_duckdb(tables) as con:
-        return con.execute(plan.sql).df()
+    return session.engine.execute(plan.sql)
 
 
 def _check_budgets(session: "Session", plan: Plan) -> None:
