@@ -271,3 +271,21 @@ def test_declared_unique_unit_that_the_data_breaks_stops_the_query(demo_dir) -> 
     with pytest.raises(MeshError, match="declares its privacy unit `customer_id` unique"):
         s.query("SELECT COUNT(*) AS n FROM customers.accounts", epsilon=0.5)
     assert s.budget().epsilon_remaining == 3.0
+
+
+def test_engine_sandbox_is_the_second_wall(demo_dir, session) -> None:
+    """Even SQL that slipped past the checker cannot read other files or unlock the engine."""
+    import duckdb
+
+    con = session.engine.con
+    assert con.execute("SELECT COUNT(*) FROM customers.accounts").fetchone()[0] == 50_000
+    secret = demo_dir / "customers" / ".owner" / "ed25519.key"
+    session.query("SELECT COUNT(*) AS n FROM customers.accounts", epsilon=0.1)  # key exists now
+    assert secret.exists()
+    for sql in (f"SELECT * FROM read_csv('{secret}')",
+                f"SELECT * FROM read_parquet('{demo_dir / 'sales' / 'orders.parquet'}')",
+                "SET enable_external_access = true",
+                "INSTALL httpfs",
+                f"ATTACH '{demo_dir / 'x.db'}'"):
+        with pytest.raises(duckdb.Error):
+            con.execute(sql)
