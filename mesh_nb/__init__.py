@@ -17,9 +17,19 @@ __version__ = "0.1.0"
 __all__ = [
     "BudgetExceeded", "BudgetStatus", "Contract", "ContractError", "LedgerTampered", "Mesh",
     "MeshError", "PolicyViolation", "Problem", "Product", "Session", "check_contract",
-    "demo_mesh", "load_contract", "open_mesh", "load_ipython_extension",
+    "demo_mesh", "load_contract", "open_mesh", "scan", "load_ipython_extension",
     "unload_ipython_extension",
 ]
+
+
+def scan(df, **options):
+    """Scan a DataFrame for personal data; returns a ScanReport (see :func:`mesh_nb.pii.scan`).
+
+    Imported on first use: presidio loads only when something is scanned.
+    """
+    from .pii import scan as _scan
+
+    return _scan(df, **options)
 
 
 def load_ipython_extension(ipython) -> None:

@@ -11,7 +11,7 @@ from typing import Sequence
 
 from .contract import check_contract
 from .errors import MeshError
-from .mesh import DEFAULT_DEMO_DIR, Mesh, find_contracts, open_mesh
+from .mesh import DEFAULT_DEMO_DIR, find_contracts, open_mesh
 
 
 def _mesh_root(arg: str | None) -> Path:
@@ -60,6 +60,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo_run import run_demo
 
     run_demo(Path(args.dir), seed=args.seed, analyst=args.analyst)
+    return 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Scan a data file for PII and print the per-column report."""
+    from .contract.draft import read_table
+    from .pii import scan
+
+    frame = read_table(args.file)
+    report = scan(frame, sample=args.sample, progress=sys.stderr.isatty())
+    print(report.to_frame().to_string(index=False))
+    print(f"{len(report.entities())} of {len(report.columns)} column(s) hold personal data "
+          f"({report.rows} rows, {report.cpu_seconds:.2f} CPU s)")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Draft an ODCS contract for a data file from its scan."""
+    from .contract.draft import draft_contract, read_table
+    from .pii import scan
+
+    data = Path(args.file)
+    frame = read_table(data)
+    text = draft_contract(data, args.owner, scan(frame, sample=args.sample), frame)
+    target = Path(args.output) if args.output else data.parent / "datacontract.yaml"
+    if target.exists() and not args.force:
+        print(f"mesh-nb: {target} exists — pass --force to overwrite, or --output PATH",
+              file=sys.stderr)
+        return 1
+    target.write_text(text)
+    print(f"draft contract written to {target}; review it, then `mesh-nb check {target}`")
     return 0
 
 
@@ -113,6 +144,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check contracts; prints file:line: field: problem")
     check.add_argument("paths", nargs="+", metavar="PATH")
     check.set_defaults(func=cmd_check)
+
+    scan = sub.add_parser("scan", help="scan a csv / parquet / jsonl file for personal data")
+    scan.add_argument("file", metavar="FILE")
+    scan.add_argument("--sample", type=int, default=200,
+                      help="distinct values sampled per column (default 200)")
+    scan.set_defaults(func=cmd_scan)
+
+    init = sub.add_parser("init", help="draft a contract for a data file from its scan")
+    init.add_argument("file", metavar="FILE")
+    init.add_argument("--owner", required=True, metavar="TEAM", help="the owning team")
+    init.add_argument("--output", "-o", help="where to write (default: datacontract.yaml "
+                                             "next to FILE)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing contract")
+    init.add_argument("--sample", type=int, default=200)
+    init.set_defaults(func=cmd_init)
 
     ledger = sub.add_parser("ledger", help="the owner's ledger of a product")
     lsub = ledger.add_subparsers(dest="ledger_command", required=True)

@@ -1,8 +1,10 @@
 """IPython magics: thin argument parsers over the Python API.
 
 ``%mesh_bind PRODUCT[,PRODUCT] --purpose P [--as NAME] [--acknowledge] [--mesh PATH]`` binds
-(no arguments: a form); ``%mesh_status`` shows the binding and the budget left. The bound
-session is the one piece of state, kept on the magics object of the shell.
+(no arguments: a form); ``%mesh_status`` shows the binding and the budget left;
+``%%mesh_query`` runs a query; ``%mesh_scan df`` scans a frame for PII now. After every cell
+the autoscan checks new or changed frames in the background. The bound session is the one
+piece of state, kept on the magics object of the shell.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ class MeshMagics(Magics):
         super().__init__(shell)
         self.mesh: Mesh | None = None
         self.session: Session | None = None
+        self.autoscan = None  # set by load(): the post-cell PII scan
+
+    def bound(self) -> Session | None:
+        """The bound session, if any and not ended."""
+        return self.session if self.session is not None and not self.session.ended else None
 
     def open(self, path: str | None) -> Mesh:
         """The mesh: --mesh PATH, else the one already open, else $MESH_NB_ROOT, else the demo."""
@@ -117,6 +124,27 @@ class MeshMagics(Magics):
         display(release)
         return None
 
+    @magic_arguments()
+    @argument("frame", help="name of a DataFrame in the notebook")
+    @argument("--sample", type=int, default=200, help="distinct values sampled per column")
+    @line_magic
+    @_short_errors
+    def mesh_scan(self, line: str):
+        """Scan a DataFrame for personal data now and show the full per-column report."""
+        from .pii import scan
+        from .widgets.alert import alerts_html
+
+        args = parse_argstring(self.mesh_scan, line)
+        frame = self.shell.user_ns.get(args.frame)
+        if type(frame).__name__ != "DataFrame":
+            raise UsageError(f"`{args.frame}` is not a DataFrame in this notebook")
+        report = scan(frame, sample=args.sample, progress=True)
+        alerts = self.autoscan.record(args.frame, report, self.bound()) if self.autoscan \
+            else []
+        display(report)
+        if alerts:
+            display(HTML(alerts_html(alerts)))
+
     @line_magic
     @_short_errors
     def mesh_status(self, line: str = ""):
@@ -154,14 +182,22 @@ class _Status(HTML):
 
 
 def load(ipython) -> None:
-    """Register the magics on ``ipython``."""
-    ipython.register_magics(MeshMagics(ipython))
+    """Register the magics and the post-cell PII autoscan on ``ipython``."""
+    from .autoscan import AutoScan
+
+    magics = MeshMagics(ipython)
+    magics.autoscan = AutoScan(ipython, magics.bound)
+    ipython.register_magics(magics)
+    ipython.events.register("post_run_cell", magics.autoscan.post_run_cell)
 
 
 def unload(ipython) -> None:
     """Remove the magics, ending the bound session."""
     manager = ipython.magics_manager
     for magics in [m for m in manager.registry.values() if isinstance(m, MeshMagics)]:
+        if magics.autoscan is not None:
+            ipython.events.unregister("post_run_cell", magics.autoscan.post_run_cell)
+            magics.autoscan.close()
         if magics.session is not None:
             magics.session.end()
         for kind, names in magics.magics.items():

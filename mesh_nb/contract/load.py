@@ -22,7 +22,7 @@ from .yamlsource import YamlSource, read_yaml
 
 CONTRACT_FILE = "datacontract.yaml"
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DATA_FORMATS = ("parquet", "csv")
+DATA_FORMATS = ("parquet", "csv", "json")
 COLUMN_PROPERTIES = ("pii", "meshNbPiiEntity", "meshNbGeneralize")
 
 

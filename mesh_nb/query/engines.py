@@ -15,7 +15,7 @@ import duckdb
 from ..contract.model import Table
 from ..errors import MeshError
 
-_READERS = {"parquet": "read_parquet", "csv": "read_csv_auto"}
+_READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}
 
 
 def _scan(path: Path, fmt: str) -> str:
