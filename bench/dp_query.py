@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -48,7 +47,7 @@ CONTRACT = REPO / "tests" / "fixtures" / "pums" / "datacontract.yaml"
 DATA = BENCH / ".data"
 VENV = BENCH / ".venv-snsql"
 EPSILON = 1.0
-DELTA = 1e-8  # below 1/rows at every size here; ours spends none (declared keys, Laplace)
+DELTA = 1e-8  # below 1/rows at every size here (the contract check); ours spends none here
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,8 @@ def build_product(rows: int) -> Path:
     ok = False
     if parquet.exists():
         with duckdb.connect() as con:
-            ok = con.execute(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchone()[0] == rows
+            have = con.execute(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchone()[0]
+        ok = have == rows
     if not ok:
         t0 = time.perf_counter()
         copies = -(-rows // 1000)
@@ -120,7 +120,7 @@ def build_product(rows: int) -> Path:
     assert pid.get("unique") is True, "the bench contract declares the privacy unit unique"
     policy = next(c for c in contract["customProperties"] if c["property"] == "meshNbPrivacy")
     research = policy["value"]["purposes"]["research"]
-    research["budget"] = {"epsilon": 1e9, "delta": DELTA * 10, "scope": "per-analyst"}
+    research["budget"] = {"epsilon": 1e9, "delta": DELTA, "scope": "per-analyst"}
     research["maxEpsilonPerQuery"] = 2.0
     contract["description"]["purpose"] = (f"Benchmark copy: PUMS_pid scaled to {rows:,} rows "
                                           "(copies with new pids).")
@@ -133,17 +133,6 @@ def build_product(rows: int) -> Path:
 
 
 # ----------------------------------------------------------------------------- ours + exact
-
-
-def clear_cache(path: Path) -> None:
-    from mesh_nb.query.cache import ReleaseCache
-
-    cache = ReleaseCache(path)
-    if hasattr(cache, "clear"):
-        cache.clear()
-    else:  # older mesh_nb without clear()
-        with sqlite3.connect(path) as con:
-            con.execute("DELETE FROM releases")
 
 
 def _key(v):
@@ -181,7 +170,7 @@ def bench_ours(folder: Path, runs: int, show_plans: bool) -> tuple[dict, dict]:
     os.environ.pop("MESH_NB_OWNER_HOME", None)
     mesh = mesh_nb.open_mesh(folder)
     session = mesh.bind("pums", purpose="research", analyst="bench")
-    cache_path = mesh.product("pums").ledger.path.parent / runner.CACHE_FILE
+    releases = mesh.product("pums").releases  # cleared before each timed run
     parquet = str(folder / "pums.parquet")
     exact_con = duckdb.connect()
     exact_con.execute(f"CREATE VIEW pums AS SELECT * FROM read_parquet('{parquet}')")
@@ -189,27 +178,25 @@ def bench_ours(folder: Path, runs: int, show_plans: bool) -> tuple[dict, dict]:
     for q in QUERIES:
         r: dict = {}
         out[q.name] = r
-        # exact DuckDB: a plain connection with a view over the same parquet
-        rows = exact_con.execute(q.exact).fetchall()  # warm-up
-        times = []
+        # exact DuckDB (a plain connection with a view over the same parquet) and ours (the
+        # full path: check, plan, engine, ledger reserve, noise, cache) in alternation, so
+        # both see the same machine load
+        rows = exact_con.execute(q.exact).fetchall()  # warm-ups
+        releases.clear()
+        session.query(q.ours, epsilon=EPSILON)
+        exact_t, ours_t = [], []
         for _ in range(runs):
             t0 = time.perf_counter()
             rows = exact_con.execute(q.exact).fetchall()
-            times.append(time.perf_counter() - t0)
-        r["exact_times"] = times
-        r["exact"] = ({None: float(rows[0][0])} if q.key is None else
-                      {_key(k): float(v) for k, v in rows})
-        # ours, the full path: check, plan, engine, ledger reserve, noise, cache
-        clear_cache(cache_path)
-        session.query(q.ours, epsilon=EPSILON)  # warm-up
-        times = []
-        for _ in range(runs):
-            clear_cache(cache_path)
+            exact_t.append(time.perf_counter() - t0)
+            releases.clear()
             t0 = time.perf_counter()
             rel = session.query(q.ours, epsilon=EPSILON)
-            times.append(time.perf_counter() - t0)
+            ours_t.append(time.perf_counter() - t0)
             assert not rel.cached
-        r["ours_times"] = times
+        r["exact_times"], r["ours_times"] = exact_t, ours_t
+        r["exact"] = ({None: float(rows[0][0])} if q.key is None else
+                      {_key(k): float(v) for k, v in rows})
         # stages: prepare (policy + plan), execute (engine), add_noise
         stage = {"prepare": [], "execute": [], "noise": []}
         for _ in range(min(runs, 10)):
@@ -221,19 +208,21 @@ def bench_ours(folder: Path, runs: int, show_plans: bool) -> tuple[dict, dict]:
             t2 = time.perf_counter()
             stage["prepare"].append(t1 - t0)
             stage["execute"].append(t2 - t1)
-        errs, noise_t = [], []
+        errs, noise_t, empty = [], [], set()
         for _ in range(runs):
             t0 = time.perf_counter()
             frame, _acc = add_noise(plan, exact)
             noise_t.append(time.perf_counter() - t0)
-            e, _c = rel_errors(released_ours(q, frame), r["exact"])
+            released = released_ours(q, frame)
+            empty |= set(released) - set(r["exact"])  # declared groups absent from the data
+            e, _c = rel_errors(released, r["exact"])
             errs += e
         stage["noise"] = noise_t
         r["stages"] = stage
         r["ours_errors"] = errs
-        r["zero_cells"] = sum(1 for v in r["exact"].values() if v == 0)
+        r["zero_cells"] = len(empty)
         plans[q.name] = plan.sql
-        log(f"  ours {q.name}: {median_ms(times):.1f} ms (exact {median_ms(r['exact_times']):.1f}"
+        log(f"  ours {q.name}: {median_ms(ours_t):.1f} ms (exact {median_ms(r['exact_times']):.1f}"
             f" ms; prepare {median_ms(stage['prepare']):.1f}, engine "
             f"{median_ms(stage['execute']):.1f}, noise {median_ms(noise_t):.1f}); "
             f"error {statistics.median(errs):.2e}")
@@ -253,11 +242,18 @@ def bench_ours(folder: Path, runs: int, show_plans: bool) -> tuple[dict, dict]:
 
 def ensure_venv(python: str | None) -> tuple[str | None, str]:
     """The SmartNoise venv's python, creating bench/.venv-snsql when missing."""
+    def imports(py) -> bool:
+        try:
+            return subprocess.run([str(py), "-c", "import snsql, duckdb, pandas"],
+                                  capture_output=True).returncode == 0
+        except OSError:
+            return False
+
     if python:
-        return python, f"given: {python}"
+        return (python, f"given: {python}") if imports(python) else \
+            (None, f"{python} cannot import snsql, duckdb and pandas")
     py = VENV / "bin" / "python"
-    check = [str(py), "-c", "import snsql, duckdb, pandas"]
-    if py.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+    if py.exists() and imports(py):
         return str(py), f"{VENV.relative_to(REPO)} (existing)"
     log(f"creating {VENV} and installing smartnoise-sql (a few minutes, once)...")
     t0 = time.perf_counter()
@@ -269,7 +265,7 @@ def ensure_venv(python: str | None) -> tuple[str | None, str]:
         if pip.returncode != 0:
             tail = (pip.stderr or pip.stdout).strip().splitlines()[-3:]
             return None, "pip install smartnoise-sql failed: " + " | ".join(tail)
-        if subprocess.run(check, capture_output=True).returncode != 0:
+        if not imports(py):
             return None, "smartnoise-sql installed but does not import"
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"could not create {VENV}: {exc}"
@@ -291,20 +287,24 @@ def sn_metadata(rows: int) -> tuple[dict, dict]:
     return used, shipped
 
 
-def bench_snsql(python: str, folder: Path, rows: int, runs: int, pandas_runs: int,
-                pandas_cap: float, error_runs: int) -> dict:
+def bench_snsql(python: str, folder: Path, rows: int, runs: int, duckdb_cap: float,
+                pandas_runs: int, pandas_cap: float, error_runs: int) -> dict:
     used, shipped = sn_metadata(rows)
     spec = {"parquet": str(folder / "pums.parquet"), "rows": rows, "metadata": used,
             "shipped_metadata": shipped,
             "queries": [{"name": q.name, "sql": q.snsql} for q in QUERIES],
             "epsilon": EPSILON, "delta": DELTA, "timing_runs": runs,
-            "pandas_runs": pandas_runs, "pandas_cap_s": pandas_cap, "error_runs": error_runs,
+            "duckdb_cap_s": duckdb_cap, "pandas_runs": pandas_runs, "pandas_cap_s": pandas_cap,
+            "error_runs": error_runs,
             "engines": ["duckdb", "pandas"]}
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.json", Path(tmp) / "out.json"
         src.write_text(json.dumps(spec))
-        proc = subprocess.run([python, str(BENCH / "snsql_runner.py"), str(src), str(dst)],
-                              stderr=None, stdout=subprocess.PIPE, text=True)
+        try:
+            proc = subprocess.run([python, str(BENCH / "snsql_runner.py"), str(src), str(dst)],
+                                  stderr=None, stdout=subprocess.PIPE, text=True)
+        except OSError as exc:
+            return {"error": f"could not run snsql_runner.py: {exc}"}
         if proc.returncode != 0 or not dst.exists():
             return {"error": f"snsql_runner.py exited with {proc.returncode}"}
         return json.loads(dst.read_text())
@@ -331,6 +331,14 @@ def fmt(x, spec=".1f", none="n/a"):
     return none if x is None else format(x, spec)
 
 
+def xs(x, spec=".2f"):
+    return "n/a" if x is None else format(x, spec) + "x"
+
+
+def runs_of(q: dict) -> str:
+    return f" ({len(q['times'])})" if q.get("times") else ""
+
+
 def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
@@ -342,7 +350,7 @@ def report_size(rows: int, ours: dict, sn: dict) -> list[dict]:
     if pand.get("ok"):
         print(f"SmartNoise pandas setup (from_df: loads the frame into in-memory SQLite, not "
               f"timed per query): {pand['setup_s']:.1f} s")
-    print("| query | ours ms | exact DuckDB ms | ours/exact | SN DuckDB ms | SN pandas ms "
+    print("| query | ours ms | exact DuckDB ms | ours/exact | SN DuckDB ms (runs) | SN pandas ms "
           "(runs) | SN DuckDB/ours | SN pandas/ours | SN eps/col x cols | ours err | SN err "
           "| ours/SN err |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
@@ -357,15 +365,17 @@ def report_size(rows: int, ours: dict, sn: dict) -> list[dict]:
         se = statistics.median(se_list) if se_list else None
         epc = (f"{dq['epsilon_per_column']:.3f} x {dq['columns']}" if "epsilon_per_column" in dq
                else "n/a")
-        print(f"| {q.name} | {fmt(o)} | {fmt(x)} | {fmt(ratio(o, x), '.2f')} | {fmt(d)} | "
-              f"{fmt(p)} ({len(pq.get('times') or [])}) | {fmt(ratio(d, o), '.1f')} | "
+        print(f"| {q.name} | {fmt(o)} | {fmt(x)} | {fmt(ratio(o, x), '.2f')} | {fmt(d)}"
+              f"{runs_of(dq)} | "
+              f"{fmt(p)}{runs_of(pq)} | {fmt(ratio(d, o), '.1f')} | "
               f"{fmt(ratio(p, o), '.1f')} | {epc} | {oe:.2e} | {fmt(se, '.2e')} | "
               f"{fmt(ratio(oe, se), '.2f')} |")
         rows_out.append({"rows": rows, "query": q, "ours": o, "exact": x, "sn_duck": d,
                          "sn_pandas": p, "ours_err": oe, "sn_err": se, "censored": cens,
                          "sn_runs": n_sn, "zero_cells": r["zero_cells"], "stages": r["stages"]})
     print("\nOur time by stage (median ms): prepare = policy check + plan, engine = sandboxed "
-          "DuckDB, noise = add_noise; rest = ledger reserve + cache + release assembly.\n")
+          "DuckDB, noise = add_noise; rest = ledger reserve + cache + release assembly "
+          "(stages timed apart from the full runs: rest is approximate, can even be < 0).\n")
     print("| query | full | prepare | engine | noise | rest |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in rows_out:
@@ -377,7 +387,8 @@ def report_size(rows: int, ours: dict, sn: dict) -> list[dict]:
     for row in rows_out:
         if row["zero_cells"]:
             notes.append(f"{row['query'].name}: {row['zero_cells']} declared group(s) are empty "
-                         "in the data (exact 0): released by us, left out of relative error")
+                         "in the data (exact 0): released by us (SmartNoise cannot know them), "
+                         "left out of relative error")
         if row["censored"]:
             notes.append(f"{row['query'].name}: SmartNoise censored {row['censored']} group "
                          f"cell(s) over {row['sn_runs']} runs (counted as error 1.0)")
@@ -400,7 +411,7 @@ def goals(all_rows: list[dict]) -> None:
         if row["rows"] == 1_000_000:
             x = ratio(row["sn_duck"], row["ours"])
             line(">= 20x faster than SmartNoise, same engine (DuckDB)", row,
-                 f"{fmt(x, '.1f')}x (pandas: {fmt(ratio(row['sn_pandas'], row['ours']), '.1f')}x)",
+                 f"{xs(x, '.1f')} (pandas: {xs(ratio(row['sn_pandas'], row['ours']), '.1f')})",
                  None if x is None else x >= 20)
     for row in all_rows:
         if row["rows"] == 10_000_000:
@@ -408,12 +419,12 @@ def goals(all_rows: list[dict]) -> None:
             line("<= 1.5x exact DuckDB time", row, f"{x:.2f}x", x <= 1.5)
     for row in all_rows:
         x = ratio(row["ours_err"], row["sn_err"])
-        line("median error <= SmartNoise", row, f"{fmt(x, '.2f')}x", None if x is None else x <= 1)
+        line("median error <= SmartNoise", row, xs(x), None if x is None else x <= 1)
     for row in all_rows:
         if row["query"].declared_keys:
             x = ratio(row["ours_err"], row["sn_err"])
             line("median error < 1/2 SmartNoise (grouped, declared keys)", row,
-                 f"{fmt(x, '.2f')}x", None if x is None else x < 0.5)
+                 xs(x), None if x is None else x < 0.5)
     if 1_000_000 not in sizes or 10_000_000 not in sizes:
         print("\n(the speed goals are defined at 1,000,000 and 10,000,000 rows; sizes run: "
               f"{', '.join(f'{s:,}' for s in sizes)})")
@@ -424,6 +435,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000000,10000000")
     ap.add_argument("--runs", type=int, default=50,
                     help="error runs, and timing runs of ours / exact DuckDB / SmartNoise-DuckDB")
+    ap.add_argument("--duckdb-cap", type=float, default=20.0,
+                    help="stop SmartNoise-DuckDB timing runs of a query after this many seconds "
+                         "(at least 5 runs)")
     ap.add_argument("--pandas-runs", type=int, default=5,
                     help="max timing runs of SmartNoise on pandas (3 above 1M rows)")
     ap.add_argument("--pandas-cap", type=float, default=60.0,
@@ -441,7 +455,8 @@ def main() -> None:
     print("# DP query benchmark: mesh_nb vs exact DuckDB vs SmartNoise SQL\n")
     print(f"PUMS_pid scaled to {', '.join(f'{s:,}' for s in sizes)} rows; total epsilon per "
           f"query {EPSILON}; {args.runs} error runs; timing = median of {args.runs} runs after "
-          f"one warm-up (ours: full `session.query`, release cache cleared before each run); "
+          f"one warm-up (ours: full `session.query`, release cache cleared before each run, "
+          f"alternating with the exact query); "
           f"duckdb {duckdb.__version__}, {os.cpu_count()} CPU(s).")
     print(f"SmartNoise SQL venv: {how}.")
     all_rows, sn_info = [], None
@@ -452,7 +467,8 @@ def main() -> None:
         sn: dict = {"error": how} if python is None else {}
         if python is not None:
             prun = args.pandas_runs if rows <= 1_000_000 else min(args.pandas_runs, 3)
-            sn = bench_snsql(python, folder, rows, args.runs, prun, args.pandas_cap, args.runs)
+            sn = bench_snsql(python, folder, rows, args.runs, args.duckdb_cap, prun,
+                             args.pandas_cap, args.runs)
             sn_info = sn_info or sn
         if "error" in sn:
             print(f"\nSmartNoise SQL unavailable at {rows:,} rows: {sn['error']}")

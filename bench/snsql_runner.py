@@ -5,8 +5,9 @@ creates ``bench/.venv-snsql`` and runs this file there as a subprocess, exchangi
 
     python snsql_runner.py IN.json OUT.json
 
-IN.json: {parquet, rows, metadata (SmartNoise metadata dict), queries: [{name, sql}], epsilon,
-delta, timing_runs, pandas_runs, pandas_cap_s, error_runs, engines: ["duckdb", "pandas"]}.
+IN.json: {parquet, rows, metadata (SmartNoise metadata dict, as used), shipped_metadata,
+queries: [{name, sql}], epsilon, delta, timing_runs, duckdb_cap_s, pandas_runs, pandas_cap_s,
+error_runs, engines: ["duckdb", "pandas"]}.
 OUT.json: versions, per-engine setup time, per-query times, per-column epsilon and the
 SmartNoise-computed cost, diagnostics of which ``engine=`` works on DuckDB, and the released
 rows of ``error_runs`` runs per query (noise only, see ``_memoized``).
@@ -190,15 +191,15 @@ def run_engine(name: str, spec: dict, meta: dict, log) -> dict:
             times = []
             if name == "duckdb":
                 reader.execute(q["sql"])  # warm-up (not timed), as for ours and exact DuckDB
-                runs, cap = spec["timing_runs"], None
-            else:
-                runs, cap = spec["pandas_runs"], spec["pandas_cap_s"]
+                runs, cap, least = spec["timing_runs"], spec["duckdb_cap_s"], 5
+            else:  # no warm-up: one run can take many seconds at 10M rows
+                runs, cap, least = spec["pandas_runs"], spec["pandas_cap_s"], 1
             t_all = time.perf_counter()
-            for _ in range(runs):
+            for _ in range(runs):  # stop early once ``cap`` seconds are spent (>= least runs)
                 t0 = time.perf_counter()
                 reader.execute(q["sql"])
                 times.append(time.perf_counter() - t0)
-                if cap is not None and time.perf_counter() - t_all > cap:
+                if len(times) >= least and time.perf_counter() - t_all > cap:
                     break
             qres["times"] = times
             log(f"  smartnoise {name} {q['name']}: median {statistics.median(times) * 1e3:.1f} ms "

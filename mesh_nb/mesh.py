@@ -41,6 +41,13 @@ class Product:
     def ledger(self) -> Ledger:
         return Ledger(self.folder / LEDGER_DIR / "ledger.sqlite", self.owner_dir, self.name)
 
+    @cached_property
+    def releases(self) -> "ReleaseCache":
+        """Answers already released, kept beside the ledger (never in it)."""
+        from .query.cache import ReleaseCache
+
+        return ReleaseCache(self.folder / LEDGER_DIR / "releases.sqlite")
+
 
 @dataclass
 class Mesh:

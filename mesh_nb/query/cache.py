@@ -8,13 +8,13 @@ mechanism), so the same question in the same purpose always gets the same noisy 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import sqlite3
-from contextlib import closing
+import threading
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 
 def cache_key(purpose: str, query_hash: str, epsilon: float, delta: float, mechanism: str) -> str:
@@ -23,43 +23,51 @@ def cache_key(purpose: str, query_hash: str, epsilon: float, delta: float, mecha
 
 
 def _frame_bytes(frame: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
-    return buf.getvalue()
+    """Arrow IPC bytes of a frame (fast, typed; never unpickled)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _frame(data: bytes) -> pd.DataFrame:
+    return pa.ipc.open_stream(data).read_all().to_pandas()
 
 
 class ReleaseCache:
-    """One SQLite file of released frames by cache key."""
+    """One SQLite file of released frames by cache key; one connection per object."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as con, con:
-            con.execute("CREATE TABLE IF NOT EXISTS releases (key TEXT PRIMARY KEY, "
-                        "release_id TEXT, frame BLOB, accuracy BLOB, meta TEXT)")
-
-    def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=60)
-        con.execute("PRAGMA journal_mode=WAL")
-        return con
+        self._lock = threading.Lock()
+        self._con = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
+                                    isolation_level=None)
+        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con.execute("PRAGMA synchronous=NORMAL")
+        self._con.execute("CREATE TABLE IF NOT EXISTS releases (key TEXT PRIMARY KEY, "
+                          "release_id TEXT, frame BLOB, accuracy BLOB, meta TEXT)")
 
     def get(self, key: str) -> tuple[str, pd.DataFrame, pd.DataFrame, dict] | None:
-        with closing(self._connect()) as con:
-            row = con.execute("SELECT release_id, frame, accuracy, meta FROM releases "
-                              "WHERE key = ?", (key,)).fetchone()
+        with self._lock:
+            row = self._con.execute("SELECT release_id, frame, accuracy, meta FROM releases "
+                                    "WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        return (row[0], pd.read_parquet(io.BytesIO(row[1])), pd.read_parquet(io.BytesIO(row[2])),
-                json.loads(row[3]))
+        return row[0], _frame(row[1]), _frame(row[2]), json.loads(row[3])
 
     def clear(self) -> int:
         """Forget every kept release (the owner's call, e.g. for benchmarks); returns how many."""
-        with closing(self._connect()) as con, con:
-            return con.execute("DELETE FROM releases").rowcount
+        with self._lock:
+            return self._con.execute("DELETE FROM releases").rowcount
 
     def put(self, key: str, release_id: str, frame: pd.DataFrame, accuracy: pd.DataFrame,
             meta: dict) -> None:
-        with closing(self._connect()) as con, con:
-            con.execute("INSERT OR IGNORE INTO releases VALUES (?, ?, ?, ?, ?)",
-                        (key, release_id, _frame_bytes(frame), _frame_bytes(accuracy),
-                         json.dumps(meta)))
+        with self._lock:
+            self._con.execute("INSERT OR IGNORE INTO releases VALUES (?, ?, ?, ?, ?)",
+                              (key, release_id, _frame_bytes(frame), _frame_bytes(accuracy),
+                               json.dumps(meta)))
+
+    def close(self) -> None:
+        self._con.close()

@@ -100,9 +100,11 @@ class _Builder:
     def count(self, value: str | None = None) -> str:
         return self.add("count", value, self.k)
 
-    def nonnull(self, agg: Aggregate, clamped: str) -> str:
+    def nonnull(self, agg: Aggregate) -> str:
         """The count of an aggregate's values: COUNT(*) when the contract promises no nulls."""
-        return self.count() if self.required(agg.column) else self.count(clamped)
+        if self.required(agg.column):
+            return self.count()
+        return self.count(agg.value.sql("duckdb"))  # clamping never changes nullness
 
     def output(self, agg: Aggregate) -> Output:
         k = self.k
@@ -122,11 +124,11 @@ class _Builder:
         clamped = _clamp(agg.value, lo, hi)
         if agg.func == "avg":
             s1 = self.add("sum", centered, k * half)
-            return Output(agg.name, "avg", (s1, self.nonnull(agg, clamped)), agg.bounds)
+            return Output(agg.name, "avg", (s1, self.nonnull(agg)), agg.bounds)
         if agg.func in ("var", "stddev"):
             s1 = self.add("sum", centered, k * half)
             s2 = self.add("sum", f"({centered} * {centered})", k * half * half)
-            return Output(agg.name, agg.func, (s1, s2, self.nonnull(agg, clamped)), agg.bounds,
+            return Output(agg.name, agg.func, (s1, s2, self.nonnull(agg)), agg.bounds,
                           sample=agg.sample)
         if agg.func in ("median", "quantile"):
             q = 0.5 if agg.func == "median" else float(agg.quantile)

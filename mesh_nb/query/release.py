@@ -46,7 +46,8 @@ class Release:
                 f"δ {self.delta:g}{' (cached)' if self.cached else ''}>\n{self.frame}")
 
 
-def _mechanism(m: Measurement, rng: np.random.Generator | None = None):
+def mechanism_for(m: Measurement, rng: np.random.Generator | None = None):
+    """The diffprivlib mechanism of one measurement (seeded from ``rng`` when given)."""
     seed = None if rng is None else int(rng.integers(2**31))
     if m.mechanism == "geometric":
         return Geometric(epsilon=m.epsilon, sensitivity=int(math.ceil(m.sensitivity)),
@@ -60,34 +61,45 @@ def _mechanism(m: Measurement, rng: np.random.Generator | None = None):
 def half_width(m: Measurement) -> float:
     """95% interval half-width of one noisy measurement."""
     if m.mechanism == "gaussian":
-        return Z95_GAUSS * math.sqrt(_mechanism(m).variance(0.0))
+        return Z95_GAUSS * math.sqrt(mechanism_for(m).variance(0.0))
     return Z95_LAPLACE * m.sensitivity / m.epsilon
 
 
 def noise_scale(m: Measurement) -> float:
     """Laplace/Geometric scale b, or the Gaussian's sigma."""
     if m.mechanism == "gaussian":
-        return math.sqrt(_mechanism(m).variance(0.0))
+        return math.sqrt(mechanism_for(m).variance(0.0))
     return m.sensitivity / m.epsilon
+
+
+def _key(value: object) -> object:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _complete(plan: Plan, exact: pd.DataFrame) -> pd.DataFrame:
     """Declared keys: every group, with zero counts and empty histograms where none occur."""
     if plan.categories is None:
         return exact.reset_index(drop=True)
-    full = pd.DataFrame(list(plan.categories), columns=list(plan.keys)) if plan.keys else \
-        pd.DataFrame(index=[0])
-    if plan.keys:
-        full = full.astype(object)
-        right = exact.astype({k: object for k in plan.keys})
-        full = full.merge(right, on=list(plan.keys), how="left")
+    keys = list(plan.keys)
+    if keys:
+        found = {tuple(map(_key, row)): i for i, row in
+                 enumerate(exact[keys].itertuples(index=False, name=None))}
+        pos = np.array([found.get(tuple(map(_key, c)), -1) for c in plan.categories])
+        full = pd.DataFrame(list(plan.categories), columns=keys)
     else:
-        full = exact.reset_index(drop=True) if len(exact) else pd.DataFrame(index=[0])
+        pos = np.array([0 if len(exact) else -1])
+        full = pd.DataFrame(index=[0])
+    hit = pos >= 0
     for m in plan.measurements:
+        column = exact[m.name].to_numpy() if m.name in exact else np.array([])
         if m.kind == "hist":
-            full[m.name] = [v if isinstance(v, dict) else {} for v in full.get(m.name, [None] * len(full))]
+            full[m.name] = [column[i] if i >= 0 and isinstance(column[i], dict) else {}
+                            for i in pos]
         else:
-            full[m.name] = pd.to_numeric(full.get(m.name), errors="coerce").fillna(0)
+            values = np.zeros(len(pos))
+            values[hit] = pd.to_numeric(pd.Series(column[pos[hit]]), errors="coerce"
+                                        ).fillna(0).to_numpy()
+            full[m.name] = values
     return full
 
 
@@ -118,25 +130,33 @@ def add_noise(plan: Plan, exact: pd.DataFrame, *, seed: int | None = None
     for m in plan.measurements:
         if m.kind == "hist":
             continue
-        mech = _mechanism(m, rng)
+        mech = mechanism_for(m, rng)
         noisy[m.name] = np.array([mech.randomise(int(v) if m.mechanism == "geometric" else float(v))
                                   for v in table[m.name]], dtype=float)
     keep = np.ones(len(table), dtype=bool)
     if plan.threshold is not None:
         keep = noisy[plan.threshold_on] > plan.threshold
-    out = table.loc[keep, list(plan.keys)].reset_index(drop=True).infer_objects()
-    cells = []
+    kept = table.loc[keep]
+    columns: dict[str, object] = {k: kept[k].tolist() for k in plan.keys}
+    acc: dict[str, list] = {k: [] for k in (*plan.keys, "row", "output", "func", "mechanism",
+                                            "epsilon", "noise_scale", "ci95_half_width")}
+    n = int(keep.sum())
     for o in plan.outputs:
-        values, hw = _output(o, {k: v[keep] for k, v in noisy.items()}, table.loc[keep],
-                             by_name, rng)
-        out[o.name] = values
+        values, hw = _output(o, {k: v[keep] for k, v in noisy.items()}, kept, by_name, rng)
+        columns[o.name] = values
+        parts = [by_name[p] for p in o.parts]
         info = {"output": o.name, "func": o.func,
-                "mechanism": ", ".join(sorted({by_name[p].mechanism for p in o.parts})),
-                "epsilon": sum(by_name[p].epsilon for p in o.parts),
-                "noise_scale": max(noise_scale(by_name[p]) for p in o.parts)}
-        cells.append(out[list(plan.keys)].assign(row=np.arange(len(out)), **info,
-                                                 ci95_half_width=hw))
-    accuracy = (pd.concat(cells, ignore_index=True) if cells else pd.DataFrame())
+                "mechanism": ", ".join(sorted({p.mechanism for p in parts})),
+                "epsilon": sum(p.epsilon for p in parts),
+                "noise_scale": max(noise_scale(p) for p in parts)}
+        for k in plan.keys:
+            acc[k] += columns[k]
+        acc["row"] += range(n)
+        for name, value in info.items():
+            acc[name] += [value] * n
+        acc["ci95_half_width"] += list(hw)
+    out = pd.DataFrame(columns, index=range(n)).infer_objects()
+    accuracy = pd.DataFrame(acc).infer_objects() if plan.outputs else pd.DataFrame()
     return out, accuracy
 
 

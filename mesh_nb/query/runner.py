@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import BudgetExceeded, MeshError, PolicyViolation
 from . import policy
-from .cache import ReleaseCache, cache_key
+from .cache import cache_key
 from .parse import redact
 from .plan import Plan, build_plan
 from .release import Release, add_noise, half_width, noise_scale
@@ -22,7 +22,6 @@ from .release import Release, add_noise, half_width, noise_scale
 if TYPE_CHECKING:
     from ..session import Session
 
-CACHE_FILE = "releases.sqlite"
 
 
 @dataclass(frozen=True, repr=False)
@@ -127,8 +126,7 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
     details = {"query": checked.redacted, "query_hash": checked.query_hash,
                "columns": list(checked.columns), "products": list(session.product_names),
                "mechanism": mechanism}
-    home = session.products[0]
-    cache = ReleaseCache(home.ledger.path.parent / CACHE_FILE)
+    cache = session.products[0].releases
     key = cache_key(session.purpose, checked.query_hash, plan.epsilon, plan.delta, mechanism)
     hit = cache.get(key)
     if hit is not None:
