@@ -31,6 +31,7 @@ class AutoScan:
         self.reports: dict[str, ScanReport] = {}
         self.alerts: list[Alert] = []
         self._pending: list[Future] = []
+        self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesh-nb-scan")
 
@@ -62,12 +63,23 @@ class AutoScan:
         session = self.session()
         self._pending.append(self._executor.submit(self._scan_all, changed, session, panel))
 
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` each time a background scan has finished (e.g. the lab's comm)."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _scan_all(self, frames: dict[str, Any], session, panel) -> list[Alert]:
         found: list[Alert] = []
         for name, df in frames.items():
             report = scan(df, sample=self.sample)
             found += self.record(name, report, session)
         panel.done(found)
+        for listener in list(self._listeners):
+            listener()
         return found
 
     def record(self, name: str, report: ScanReport, session) -> list[Alert]:

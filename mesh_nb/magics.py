@@ -44,6 +44,7 @@ class MeshMagics(Magics):
         self.mesh: Mesh | None = None
         self.session: Session | None = None
         self.autoscan = None  # set by load(): the post-cell PII scan
+        self.publisher = None  # set by load(): the lab's state comm (mesh_nb.lab.comm)
 
     def bound(self) -> Session | None:
         """The bound session, if any and not ended."""
@@ -65,6 +66,8 @@ class MeshMagics(Magics):
         if self.session is not None:
             self.session.end()
         self.session = new
+        if self.publisher is not None:  # a bind from the form runs outside any cell
+            self.publisher.publish()
         return new
 
     @magic_arguments()
@@ -189,12 +192,18 @@ def load(ipython) -> None:
     magics.autoscan = AutoScan(ipython, magics.bound)
     ipython.register_magics(magics)
     ipython.events.register("post_run_cell", magics.autoscan.post_run_cell)
+    from .lab.comm import attach
+
+    attach(ipython, magics)  # after the autoscan hook: the lab hears of its alerts too
 
 
 def unload(ipython) -> None:
     """Remove the magics, ending the bound session."""
     manager = ipython.magics_manager
     for magics in [m for m in manager.registry.values() if isinstance(m, MeshMagics)]:
+        from .lab.comm import detach
+
+        detach(ipython, magics)
         if magics.autoscan is not None:
             ipython.events.unregister("post_run_cell", magics.autoscan.post_run_cell)
             magics.autoscan.close()

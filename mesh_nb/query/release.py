@@ -41,6 +41,12 @@ class Release:
 
         return release_html(self)
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """The lab's ``application/vnd.mesh-nb.release+json`` beside text/html and text/plain."""
+        from ..lab.mime import release_bundle
+
+        return release_bundle(self, include=include, exclude=exclude)
+
     def __repr__(self) -> str:
         return (f"<Release {self.release_id}: {len(self.frame)} row(s), ε {self.epsilon:g}, "
                 f"δ {self.delta:g}{' (cached)' if self.cached else ''}>\n{self.frame}")
