@@ -19,11 +19,17 @@ def _mesh_root(arg: str | None) -> Path:
 
 
 def _open_product_ledger(product: str, mesh: str | None):
-    """PRODUCT is a product folder, or a product name in the mesh at --mesh / MESH_NB_ROOT."""
+    """The ledger of PRODUCT (see :func:`_open_product`)."""
+    return _open_product(product, mesh)[1].ledger
+
+
+def _open_product(product: str, mesh: str | None):
+    """(mesh, product): PRODUCT is a product folder, or a product name in the mesh at --mesh /
+    MESH_NB_ROOT."""
     folder = Path(product)
     m = open_mesh(folder if (folder / "datacontract.yaml").is_file() else _mesh_root(mesh))
     name = next(iter(m.products)) if len(m.products) == 1 and folder.is_dir() else product
-    return m.ledger(name)
+    return m, m.product(name)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -129,6 +135,36 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the owner's self-contained HTML usage report of PRODUCT."""
+    from .review import usage_report
+
+    _, product = _open_product(args.product, args.mesh)
+    report = usage_report(product, since=args.since)
+    out = report.save(args.out)
+    print(report.summary())
+    print(f"report written to {out}")
+    return 0
+
+
+def cmd_ledger_export(args: argparse.Namespace) -> int:
+    """Write PRODUCT's sessions and releases as OpenLineage run events (JSON lines)."""
+    from .review import export_openlineage
+
+    mesh, product = _open_product(args.product, args.mesh)
+    print(export_openlineage(product, args.openlineage, since=args.since, mesh=mesh))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Say what the change from contract OLD to NEW does to each purpose."""
+    from .review import diff_contracts
+
+    diff = diff_contracts(args.old, args.new)
+    print(diff)
+    return 1 if args.strict and diff.widening else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mesh-nb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     ledger = sub.add_parser("ledger", help="the owner's ledger of a product")
     lsub = ledger.add_subparsers(dest="ledger_command", required=True)
     for name, func, text in (("show", cmd_ledger_show, "list entries"),
-                             ("verify", cmd_ledger_verify, "check chain, signatures, checkpoint")):
+                             ("verify", cmd_ledger_verify, "check chain, signatures, checkpoint"),
+                             ("export", cmd_ledger_export,
+                              "sessions and releases as OpenLineage run events")):
         p = lsub.add_parser(name, help=text)
         p.add_argument("product", metavar="PRODUCT", help="product folder or product name")
         p.add_argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT or .)")
@@ -174,9 +212,28 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--kind")
             p.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
             p.add_argument("--json", action="store_true", help="one JSON object per line")
-        else:
+        elif name == "verify":
             p.add_argument("--full", action="store_true",
                            help="check every entry's signature (slower)")
+        else:
+            p.add_argument("--openlineage", required=True, metavar="FILE",
+                           help="write the events here, one JSON event per line")
+            p.add_argument("--since", help="ISO date or time, or a span like 30d")
+
+    report = sub.add_parser("report", help="the owner's HTML usage report of a product")
+    report.add_argument("product", metavar="PRODUCT", help="product folder or product name")
+    report.add_argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT or .)")
+    report.add_argument("--since", help="ISO date or time, or a span like 30d (default: all)")
+    report.add_argument("--out", "-o", default="report.html",
+                        help="where to write the HTML (default: report.html)")
+    report.set_defaults(func=cmd_report)
+
+    diff = sub.add_parser("diff", help="what a contract change does to each purpose")
+    diff.add_argument("old", metavar="OLD", help="the published contract (file or folder)")
+    diff.add_argument("new", metavar="NEW", help="the changed contract (file or folder)")
+    diff.add_argument("--strict", action="store_true",
+                      help="exit 1 when a change widens access or loosens a budget")
+    diff.set_defaults(func=cmd_diff)
     return parser
 
 

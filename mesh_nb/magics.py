@@ -2,7 +2,8 @@
 
 ``%mesh_bind PRODUCT[,PRODUCT] --purpose P [--as NAME] [--acknowledge] [--mesh PATH]`` binds
 (no arguments: a form); ``%mesh_status`` shows the binding and the budget left;
-``%%mesh_query`` runs a query; ``%mesh_scan df`` scans a frame for PII now. After every cell
+``%%mesh_query`` runs a query; ``%mesh_scan df`` scans a frame for PII now;
+``%mesh_ledger PRODUCT`` browses the owner's ledger. After every cell
 the autoscan checks new or changed frames in the background. The bound session is the one
 piece of state, kept on the magics object of the shell.
 """
@@ -44,6 +45,7 @@ class MeshMagics(Magics):
         self.mesh: Mesh | None = None
         self.session: Session | None = None
         self.autoscan = None  # set by load(): the post-cell PII scan
+        self.ledger_browser = None  # the last %mesh_ledger browser
         self.publisher = None  # set by load(): the lab's state comm (mesh_nb.lab.comm)
 
     def bound(self) -> Session | None:
@@ -147,6 +149,22 @@ class MeshMagics(Magics):
         display(report)
         if alerts:
             display(HTML(alerts_html(alerts)))
+
+    @magic_arguments()
+    @argument("product", help="the product whose ledger to browse")
+    @argument("--mesh", help="mesh folder (default: the open mesh, $MESH_NB_ROOT, else the demo)")
+    @argument("--limit", type=int, default=200, help="entries shown at most (newest first)")
+    @line_magic
+    @_short_errors
+    def mesh_ledger(self, line: str):
+        """The owner's ledger browser: filter by purpose, analyst, kind, since; Verify."""
+        from .widgets.ledger import LedgerBrowser
+
+        args = parse_argstring(self.mesh_ledger, line)
+        product = self.open(args.mesh).product(args.product)
+        self.ledger_browser = LedgerBrowser(product.ledger, limit=args.limit,
+                                            purposes=sorted(product.contract.purposes))
+        display(self.ledger_browser.widget)
 
     @line_magic
     @_short_errors
