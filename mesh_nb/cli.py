@@ -66,7 +66,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo_run import run_demo
 
     run_demo(Path(args.dir), seed=args.seed, analyst=args.analyst)
+    if not args.no_notebook:
+        from .notebooks import QUICKSTART, run_notebook
+
+        print(f"\n== example notebook {QUICKSTART}, executed headlessly: its key outputs",
+              flush=True)
+        for heading, text in run_notebook():
+            print(f"\n-- {heading}")
+            if text:
+                print("\n".join("   " + line for line in text.splitlines()[:20]))
     return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    """Open JupyterLab on the example notebooks, with the demo mesh as the mesh root."""
+    from .mesh import demo_mesh
+    from .notebooks import open_lab
+
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        print("mesh-nb: JupyterLab is not installed — pip install 'mesh_nb[lab]'",
+              file=sys.stderr)
+        return 2
+    mesh = demo_mesh(args.dir)
+    return open_lab(mesh.root, extra_args=args.lab_args)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -175,7 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"where the demo mesh lives (default: ./{DEFAULT_DEMO_DIR})")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--analyst", default="demo-analyst")
+    demo.add_argument("--no-notebook", action="store_true",
+                      help="skip running example notebook 01 headlessly")
     demo.set_defaults(func=cmd_demo)
+
+    lab = sub.add_parser("lab", help="JupyterLab on the example notebooks with the demo mesh")
+    lab.add_argument("--dir", default=DEFAULT_DEMO_DIR,
+                     help=f"where the demo mesh lives (default: ./{DEFAULT_DEMO_DIR})")
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER,
+                     help="passed on to jupyter lab (e.g. --no-browser --port 8899)")
+    lab.set_defaults(func=cmd_lab)
 
     check = sub.add_parser("check", help="check contracts; prints file:line: field: problem")
     check.add_argument("paths", nargs="+", metavar="PATH")

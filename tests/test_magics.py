@@ -152,3 +152,18 @@ def test_mesh_query_rows_purpose(shell, demo_dir: Path) -> None:
                          "SELECT order_id, card_number, amount FROM sales.orders LIMIT 10")
     rows = shell.user_ns["rows"]
     assert rows.rows == 10 and rows.tokenized == ("card_number",)
+
+
+def test_cli_demo_runs_the_story_and_notebook_01(tmp_path: Path) -> None:
+    run = cli("demo", "--dir", str(tmp_path / "demo"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.stdout
+    assert "binding customers for churn-analysis" in out and "verify: ok" in out
+    assert "example notebook 01_analyst_quickstart.ipynb, executed headlessly" in out
+    assert "What the owner sees" in out and "budget exceeded" in out
+
+
+def test_cli_lab_needs_jupyterlab_or_says_so(tmp_path: Path) -> None:
+    from mesh_nb.notebooks import notebooks_dir
+
+    assert (notebooks_dir() / "01_analyst_quickstart.ipynb").exists()
