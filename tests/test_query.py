@@ -289,3 +289,26 @@ def test_engine_sandbox_is_the_second_wall(demo_dir, session) -> None:
                 f"ATTACH '{demo_dir / 'x.db'}'"):
         with pytest.raises(duckdb.Error):
             con.execute(sql)
+
+
+JOIN = ("SELECT o.category, COUNT(*) AS n FROM sales.orders o JOIN customers.accounts a "
+        "ON o.customer_id = a.customer_id GROUP BY o.category")
+
+
+def test_join_on_the_unit_bounds_one_unit(mesh) -> None:
+    s = mesh.bind("customers,sales", purpose="churn-analysis", analyst="j")
+    assert s.explain(JOIN, epsilon=0.5).plan.sql.count("row_number()") == 1
+
+
+def test_join_on_a_join_key_bounds_every_unit(demo_dir) -> None:
+    contract = demo_dir / "sales" / "datacontract.yaml"
+    text = contract.read_text()
+    assert "privacyUnit: customer_id" in text
+    contract.write_text(text.replace("privacyUnit: customer_id", "privacyUnit: order_id"))
+    s = mesh_nb.open_mesh(demo_dir).bind("customers,sales", purpose="churn-analysis",
+                                         analyst="j")
+    sql = s.explain(JOIN, epsilon=0.5).plan.sql
+    assert sql.count("row_number()") == 2
+    assert '"o"."order_id" AS __unit' in sql and "PARTITION BY __unit1" in sql
+    r = s.query(JOIN, epsilon=0.5)
+    assert len(r.frame) == 6

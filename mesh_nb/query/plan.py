@@ -230,17 +230,47 @@ def from_where(tables: tuple[TableRef, ...], joins: tuple[exp.Expression, ...],
     return sql + (f" WHERE {where.sql('duckdb')}" if where is not None else "")
 
 
+def unlinked_units(q: CheckedQuery) -> list[tuple[str, str]]:
+    """(alias, unit) of joined tables whose privacy unit no ON condition equates with the first
+    table's: their persons need a contribution bound of their own."""
+    t0 = q.tables[0]
+    linked = {(t0.alias, t0.privacy_unit)}
+    extra = []
+    for t, on in zip(q.tables[1:], q.joins):
+        pairs = set()
+        for eq in on.find_all(exp.EQ):
+            if isinstance(eq.left, exp.Column) and isinstance(eq.right, exp.Column):
+                a, b = (eq.left.table, eq.left.name), (eq.right.table, eq.right.name)
+                pairs |= {(a, b), (b, a)}
+        mine = (t.alias, t.privacy_unit)
+        if any(x in linked and y == mine for x, y in pairs):
+            linked.add(mine)
+        else:
+            extra.append(mine)
+    return extra
+
+
 def _sql(q: CheckedQuery, k: int, measurements: list[Measurement], *, bounded: bool = True
          ) -> str:
-    """Engine SQL: per unit at most k random rows after joins, then exact per-group primitives."""
+    """Engine SQL: per unit at most k random rows after joins, then exact per-group primitives.
+
+    Every privacy unit in the query is bounded: the first table's, and that of each joined table
+    whose unit the join does not equate with it (one window filter per unit, in turn; each
+    filter only removes rows, so earlier bounds still hold).
+    """
     t0 = q.tables[0]
-    unit = f'"{t0.alias}"."{t0.privacy_unit}"'
+    units = [(t0.alias, t0.privacy_unit)] + (unlinked_units(q) if bounded else [])
     keys = [f"{g.expr.sql('duckdb')} AS \"{g.name}\"" for g in q.group_keys]
     values = [f"{m.value} AS \"v_{m.name}\"" for m in measurements if m.value is not None]
-    inner = (f"SELECT {unit} AS __unit" + (", random() AS __r" if bounded else "")
+    unit_cols = [f'"{alias}"."{unit}" AS __unit{i or ""}' for i, (alias, unit) in enumerate(units)]
+    inner = ("SELECT " + ", ".join(unit_cols) + (", random() AS __r" if bounded else "")
              + "".join(", " + c for c in keys + values) + from_where(q.tables, q.joins, q.where))
-    rows = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY __unit ORDER BY __r) "
-            f"AS __rn FROM ({inner})) WHERE __rn <= {k}" if bounded else inner)
+    rows = inner
+    if bounded:
+        for i in range(len(units)):
+            part = f"__unit{i or ''}"
+            rows = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {part} ORDER BY "
+                    f"__r) AS __rn{i} FROM ({rows})) WHERE __rn{i} <= {k}")
     aggs = []
     for m in measurements:
         v = f'"v_{m.name}"' if m.value is not None else None
