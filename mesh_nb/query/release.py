@@ -82,31 +82,37 @@ def _key(value: object) -> object:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def _complete(plan: Plan, exact: pd.DataFrame) -> pd.DataFrame:
-    """Declared keys: every group, with zero counts and empty histograms where none occur."""
-    if plan.categories is None:
-        return exact.reset_index(drop=True)
+def _complete(plan: Plan, exact: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-group columns (keys and measurements) as arrays; with declared keys every group,
+    with zero counts and empty histograms where none occur."""
     keys = list(plan.keys)
-    if keys:
-        found = {tuple(map(_key, row)): i for i, row in
-                 enumerate(exact[keys].itertuples(index=False, name=None))}
-        pos = np.array([found.get(tuple(map(_key, c)), -1) for c in plan.categories])
-        full = pd.DataFrame(list(plan.categories), columns=keys)
+    if plan.categories is None:
+        pos = np.arange(len(exact))
+        table: dict[str, np.ndarray] = {k: exact[k].to_numpy(dtype=object) for k in keys}
     else:
-        pos = np.array([0 if len(exact) else -1])
-        full = pd.DataFrame(index=[0])
+        if keys:
+            found = {tuple(map(_key, row)): i for i, row in
+                     enumerate(exact[keys].itertuples(index=False, name=None))}
+            pos = np.array([found.get(tuple(map(_key, c)), -1) for c in plan.categories],
+                           dtype=int)
+        else:
+            pos = np.array([0 if len(exact) else -1])
+        cats = np.empty((len(plan.categories), len(keys)), dtype=object)
+        for i, c in enumerate(plan.categories):
+            cats[i, :] = c
+        table = {k: cats[:, j] for j, k in enumerate(keys)}
     hit = pos >= 0
     for m in plan.measurements:
         column = exact[m.name].to_numpy() if m.name in exact else np.array([])
         if m.kind == "hist":
-            full[m.name] = [column[i] if i >= 0 and isinstance(column[i], dict) else {}
-                            for i in pos]
+            hists = np.empty(len(pos), dtype=object)
+            hists[:] = [column[i] if i >= 0 and isinstance(column[i], dict) else {} for i in pos]
+            table[m.name] = hists
         else:
             values = np.zeros(len(pos))
-            values[hit] = pd.to_numeric(pd.Series(column[pos[hit]]), errors="coerce"
-                                        ).fillna(0).to_numpy()
-            full[m.name] = values
-    return full
+            values[hit] = np.nan_to_num(column[pos[hit]].astype(float))
+            table[m.name] = values
+    return table
 
 
 def _quantile(hist: dict, q: float, m: Measurement, bounds: tuple[float, float],
@@ -137,18 +143,19 @@ def add_noise(plan: Plan, exact: pd.DataFrame, *, seed: int | None = None
         if m.kind == "hist":
             continue
         mech = mechanism_for(m, rng)
-        noisy[m.name] = np.array([mech.randomise(int(v) if m.mechanism == "geometric" else float(v))
-                                  for v in table[m.name]], dtype=float)
-    keep = np.ones(len(table), dtype=bool)
+        cast = int if m.mechanism == "geometric" else float
+        noisy[m.name] = np.array([mech.randomise(cast(v)) for v in table[m.name]], dtype=float)
+    size = len(next(iter(table.values()))) if table else 1
+    keep = np.ones(size, dtype=bool)
     if plan.threshold is not None:
         keep = noisy[plan.threshold_on] > plan.threshold
-    kept = table.loc[keep]
-    columns: dict[str, object] = {k: kept[k].tolist() for k in plan.keys}
+    kept = {k: v[keep] for k, v in table.items()}
+    columns: dict[str, object] = {k: list(kept[k]) for k in plan.keys}
     acc: dict[str, list] = {k: [] for k in (*plan.keys, "row", "output", "func", "mechanism",
                                             "epsilon", "noise_scale", "ci95_half_width")}
     n = int(keep.sum())
     for o in plan.outputs:
-        values, hw = _output(o, {k: v[keep] for k, v in noisy.items()}, kept, by_name, rng)
+        values, hw = _output(o, {k: v[keep] for k, v in noisy.items()}, kept, by_name, rng, n)
         columns[o.name] = values
         parts = [by_name[p] for p in o.parts]
         info = {"output": o.name, "func": o.func,
@@ -166,15 +173,14 @@ def add_noise(plan: Plan, exact: pd.DataFrame, *, seed: int | None = None
     return out, accuracy
 
 
-def _output(o: Output, noisy: dict[str, np.ndarray], table: pd.DataFrame,
-            ms: dict[str, Measurement], rng: np.random.Generator
+def _output(o: Output, noisy: dict[str, np.ndarray], table: dict[str, np.ndarray],
+            ms: dict[str, Measurement], rng: np.random.Generator, size: int
             ) -> tuple[np.ndarray, np.ndarray]:
     """Released values of one output and each value's 95% interval half-width.
 
     Half-widths of ratios (AVG, VAR, STDDEV) are first-order approximations from the released
     values; quantiles have none in value units (their error is in rank: see the notes).
     """
-    size = len(table)
     hws = {p: np.full(size, half_width(ms[p])) for p in o.parts if ms[p].kind != "hist"}
     if o.func == "count":
         return np.maximum(np.rint(noisy[o.parts[0]]), 0).astype("int64"), hws[o.parts[0]]
