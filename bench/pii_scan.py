@@ -128,7 +128,6 @@ def main(argv=None) -> int:
         _structured_worker(args.structured_worker)
         return 0
 
-    import pandas as pd
 
     import pii_frames as pf
     from mesh_nb.pii import scan

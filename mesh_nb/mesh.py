@@ -6,11 +6,15 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from .contract import CONTRACT_FILE, Contract, load_contract
 from .errors import ContractError, MeshError, PolicyViolation
 from .ledger import Ledger
+
+if TYPE_CHECKING:
+    from .query.cache import ReleaseCache
+    from .session import Session
 
 LEDGER_DIR = ".mesh_nb"
 OWNER_DIR = ".owner"

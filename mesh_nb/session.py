@@ -96,9 +96,10 @@ class Session:
 
     def purpose_of(self, product: str | None = None):
         """The bound purpose as ``product`` declares it."""
-        return self._product(product).contract.purposes[self.purpose]
+        return self.product(product).contract.purposes[self.purpose]
 
-    def _product(self, name: str | None) -> "Product":
+    def product(self, name: str | None = None) -> "Product":
+        """A bound product by name (default: the first); MeshError if it is not bound."""
         if name is None:
             return self.products[0]
         for p in self.products:
@@ -109,7 +110,7 @@ class Session:
 
     def budget(self, product: str | None = None) -> BudgetStatus:
         """Spent and remaining (epsilon, delta) of one bound product (default: the first)."""
-        p = self._product(product)
+        p = self.product(product)
         spec = p.contract.purposes[self.purpose]
         if spec.budget is None:
             return BudgetStatus(p.name, self.purpose, self.analyst, None, None, 0.0, None, 0.0)
@@ -161,7 +162,8 @@ class Session:
                                   for p in self.products for t in p.contract.tables)
         return self._engine
 
-    def _check_open(self) -> None:
+    def check_open(self) -> None:
+        """Raise if the session has ended."""
         if self.ended:
             raise MeshError(f"session {self.id} has ended — bind a new one")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import queue
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ContractError, Problem
-from .model import (ACCESS_MODES, CLASSIFICATIONS, NUMERIC_TYPES, Budget, Column, Contract,
+from .model import (ACCESS_MODES, CLASSIFICATIONS, Budget, Column, Contract,
                     Purpose, Table)
 from .odcs import validate_odcs
 from .privacy import (POLICY_PROPERTY, GeneralizeSpec, PrivacySpec, parse_model, period_days,

@@ -266,8 +266,8 @@ def _since(text: str | None) -> str | None:
     try:
         datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise tornado.web.HTTPError(400, f"since must be an ISO date or time, e.g. "
-                                         f"2026-01-31 or 2026-01-31T12:00:00+00:00") from None
+        raise tornado.web.HTTPError(400, "since must be an ISO date or time, e.g. "
+                                         "2026-01-31 or 2026-01-31T12:00:00+00:00") from None
     return text
 
 

@@ -463,7 +463,7 @@ class Ledger:
         if budget.period_days is not None:
             where += " AND ts >= ?"
             args.append(_iso(self._clock() - timedelta(days=budget.period_days)))
-        sql = f"SELECT COALESCE(SUM(epsilon_micro), 0), COALESCE(SUM(delta_pico), 0) FROM entries"
+        sql = "SELECT COALESCE(SUM(epsilon_micro), 0), COALESCE(SUM(delta_pico), 0) FROM entries"
         eps, delta = conn.execute(sql + where, args).fetchone()
         return int(eps), int(delta)
 

@@ -1003,7 +1003,7 @@ def _aggregate(node: exp.Expression, scope: _Scope) -> Aggregate:
         return _count(arg, scope)
     if isinstance(arg, exp.Distinct):
         raise _reject("distinct-aggregate", f"`{label}(DISTINCT ...)` is not supported",
-                      f"drop DISTINCT; only COUNT(DISTINCT unit) is supported")
+                      "drop DISTINCT; only COUNT(DISTINCT unit) is supported")
     value = scope.qualify(arg, "aggregate")
     column = _one_source(value, scope, label)
     quantile = spec.quantile if spec.quantile_arg is None else _quantile(q_node, label)

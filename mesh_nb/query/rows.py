@@ -63,7 +63,7 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
     """Check and run a row query; see :meth:`mesh_nb.Session.rows`."""
     from .runner import reject
 
-    session._check_open()
+    session.check_open()
     if session.access == "dp-aggregate":
         raise MeshError(f"purpose `{session.purpose}` releases only differentially private "
                         "aggregates — use session.query(sql)")
@@ -77,7 +77,7 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
     tokenized, generalized = [], []
     if session.access == "pseudonymized-rows":
         for o in checked.outputs:
-            product = session._product(o.column.split(".", 1)[0])
+            product = session.product(o.column.split(".", 1)[0])
             if o.source.identifier:
                 key = purpose_key(product.owner_dir, session.purpose)
                 frame[o.name] = tokenize(frame[o.name], key, o.source.name)

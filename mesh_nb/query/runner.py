@@ -77,7 +77,7 @@ def _defaults(session: "Session", epsilon: float | None, delta: float | None
 def prepare(session: "Session", sql: str, *, epsilon: float | None, delta: float | None,
             mechanism: str) -> tuple[policy.CheckedQuery, Plan]:
     """Check and plan; records ``query.rejected`` in every bound ledger when refused."""
-    session._check_open()
+    session.check_open()
     if session.access != "dp-aggregate":
         raise MeshError(f"purpose `{session.purpose}` grants {session.access}, not aggregates "
                         "— use session.rows(sql) for row access (%%mesh_query does it for you)")
@@ -160,7 +160,13 @@ def execute(session: "Session", plan: Plan) -> pd.DataFrame:
 
 
 def _check_budgets(session: "Session", plan: Plan) -> None:
-    """Refuse before reserving anywhere if any product's budget is short (multi-product)."""
+    """Refuse before reserving anywhere if any product's budget is short.
+
+    Only several products need it: with one, ``reserve`` itself checks and records
+    ``budget.exhausted`` in the same transaction.
+    """
+    if len(session.products) == 1:
+        return
     for p in session.products:
         budget = p.contract.purposes[session.purpose].budget
         eps_left, delta_left = p.ledger.remaining(session.analyst, session.purpose, budget)
