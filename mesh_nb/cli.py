@@ -203,12 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="skip running example notebook 01 headlessly")
     demo.set_defaults(func=cmd_demo)
 
-    lab = sub.add_parser("lab", help="JupyterLab on the example notebooks with the demo mesh")
+    lab = sub.add_parser("lab", help="JupyterLab on the example notebooks with the demo mesh",
+                         epilog="Any other argument goes to jupyter lab, e.g. "
+                                "`mesh-nb lab --no-browser --port 8899`. The notebooks are "
+                                "copied to DIR/notebooks; copies already there are kept.")
     lab.add_argument("--dir", default=DEFAULT_DEMO_DIR,
                      help=f"where the demo mesh lives (default: ./{DEFAULT_DEMO_DIR})")
-    lab.add_argument("lab_args", nargs=argparse.REMAINDER,
-                     help="passed on to jupyter lab (e.g. --no-browser --port 8899)")
-    lab.set_defaults(func=cmd_lab)
+    lab.set_defaults(func=cmd_lab, lab_args=[])  # other arguments: jupyter lab's (see main)
 
     check = sub.add_parser("check", help="check contracts; prints file:line: field: problem")
     check.add_argument("paths", nargs="+", metavar="PATH")
@@ -272,7 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mesh-nb`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and getattr(args, "func", None) is not cmd_lab:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if rest:
+        args.lab_args = rest  # `mesh-nb lab --no-browser --port 8899`: jupyter lab's own
     try:
         return args.func(args)
     except MeshError as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,11 +60,57 @@ def run_notebook(name: str = QUICKSTART, *, timeout: int = 600) -> list[tuple[st
     return sections
 
 
-def open_lab(mesh_root: Path, *, extra_args: list[str] | None = None) -> int:
-    """Start JupyterLab on the example notebooks with ``MESH_NB_ROOT`` set to ``mesh_root``."""
-    env = dict(os.environ, MESH_NB_ROOT=str(Path(mesh_root).resolve()))
-    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks_dir()}",
+def workshop_folder(mesh_root: Path) -> Path:
+    """``mesh_root/notebooks`` with every example notebook not already there copied in.
+
+    A notebook already in the folder is the user's work and is kept as it is; delete it to get
+    the original back.
+    """
+    folder = Path(mesh_root).resolve() / "notebooks"
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in sorted(notebooks_dir().glob("*.ipynb")):
+        if not (folder / source.name).exists():
+            shutil.copyfile(source, folder / source.name)
+    return folder
+
+
+def lab_command(mesh_root: Path, extra_args: list[str] | None = None
+                ) -> tuple[list[str], dict[str, str], Path]:
+    """The ``jupyter lab`` command, environment and folder that ``mesh-nb lab`` runs.
+
+    The lab opens :func:`workshop_folder`; a config folder beside it (first on
+    ``JUPYTER_CONFIG_PATH``; the user's own config still applies) enables the ``mesh_nb.lab``
+    server extension on this mesh and, when the wheel's lab extension is not installed in
+    ``share/jupyter`` (an editable install), points JupyterLab at the package's own build.
+    """
+    from .lab import LABEXTENSION_DIR, LABEXTENSION_NAME, installed_labextension
+
+    root = Path(mesh_root).resolve()
+    folder = workshop_folder(root)
+    config_dir = root / ".lab-config"
+    config_dir.mkdir(exist_ok=True)
+    config: dict = {"ServerApp": {"jpserver_extensions": {"mesh_nb.lab": True}},
+                    "MeshNbApp": {"mesh_root": str(root)}}
+    if installed_labextension() is None and (LABEXTENSION_DIR / "package.json").is_file():
+        link = config_dir / "labextensions" / LABEXTENSION_NAME
+        link.parent.mkdir(exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(LABEXTENSION_DIR, target_is_directory=True)
+        config["LabApp"] = {"extra_labextensions_path": [str(link.parent)]}
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps(config, indent=2))
+    path = os.pathsep.join(p for p in (str(config_dir), os.environ.get("JUPYTER_CONFIG_PATH"))
+                           if p)
+    env = dict(os.environ, MESH_NB_ROOT=str(root), JUPYTER_CONFIG_PATH=path)
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={folder}",
            *(extra_args or [])]
+    return cmd, env, folder
+
+
+def open_lab(mesh_root: Path, *, extra_args: list[str] | None = None) -> int:
+    """Start JupyterLab on a working copy of the example notebooks, with the mesh at
+    ``mesh_root`` (``MESH_NB_ROOT`` for the kernels, the owners' API for the server)."""
+    cmd, env, folder = lab_command(mesh_root, extra_args)
+    print(f"mesh-nb: JupyterLab on {folder} (mesh {Path(mesh_root).resolve()})", flush=True)
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 import mesh_nb
-from mesh_nb.lab import LABEXTENSION_DIR, LABEXTENSION_NAME, labextension_built
+from mesh_nb.lab import (LABEXTENSION_DIR, LABEXTENSION_NAME, installed_labextension,
+                         labextension_built)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_lab_server import JupyterServer  # noqa: E402
@@ -34,15 +35,6 @@ CHROMIUM = os.environ.get("MESH_NB_CHROMIUM", "/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[1]
 QUERY = "SELECT region, COUNT(*) AS n FROM customers.accounts GROUP BY region"
 TIMEOUT = 90_000  # ms: a cold kernel start plus the first DuckDB query on 2 cores
-
-
-def _installed_labextension() -> Path | None:
-    from jupyter_core.paths import jupyter_path
-
-    for base in jupyter_path("labextensions"):
-        if (Path(base) / LABEXTENSION_NAME / "package.json").is_file():
-            return Path(base) / LABEXTENSION_NAME
-    return None
 
 
 def _requirements() -> str | None:
@@ -63,7 +55,7 @@ def _requirements() -> str | None:
 
     if "lab.comm" not in inspect.getsource(mesh_nb.magics.load):
         return "mesh_nb.magics does not attach the lab's state comm (mesh_nb.lab.comm) yet"
-    if not labextension_built() and _installed_labextension() is None:
+    if not labextension_built() and installed_labextension() is None:
         return (f"the lab extension is not built ({LABEXTENSION_DIR} is missing): run "
                 "`jlpm install && jlpm build` in extension/ or `pip install -e .`")
     return None

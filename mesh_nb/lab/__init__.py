@@ -46,6 +46,16 @@ def labextension_built() -> bool:
         (LABEXTENSION_DIR / "static").is_dir()
 
 
+def installed_labextension() -> Path | None:
+    """The ``mesh-nb`` lab extension installed on Jupyter's data path (by the wheel), or None."""
+    from jupyter_core.paths import jupyter_path
+
+    for base in jupyter_path("labextensions"):
+        if (Path(base) / LABEXTENSION_NAME / "package.json").is_file():
+            return Path(base) / LABEXTENSION_NAME
+    return None
+
+
 def load_ipython_extension(ipython) -> None:
     """``%load_ext mesh_nb.lab``: attach the lab's state comm to the loaded mesh_nb magics.
 
