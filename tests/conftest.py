@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
@@ -33,3 +36,52 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not here (the shared data folder is absent)")
     return path
+
+
+# -- ledger stores: SQLite file and a real PostgreSQL server ----------------------------------
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[Callable[[str], str]]:
+    """``new(name) -> URL``: a fresh database on a real PostgreSQL server.
+
+    ``MESH_NB_TEST_PG_URL`` names a server to use (its role must be allowed to create
+    databases); else a throwaway server is started from the local binaries and deleted at the
+    end. Without binaries the Postgres tests skip, or fail when ``CI`` is set.
+    """
+    from pgserver import PgServer, PgUnavailable, create_database
+
+    given = os.environ.get("MESH_NB_TEST_PG_URL")
+    if given:
+        yield lambda name: create_database(given, name)
+        return
+    try:
+        server = PgServer.start(fsync=False)
+    except PgUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL for the ledger tests: {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield server.create_database
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_databases: Callable[[str], str], request: pytest.FixtureRequest) -> str:
+    """The URL of an empty database of its own for this test."""
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]
+    return pg_databases(f"t_{digest}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> str:
+    """Which ledger store a test runs against: each test using it runs on both."""
+    return request.param
+
+
+@pytest.fixture
+def ledger_at(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """Where this test's ledger lives: an SQLite file under tmp_path, or a fresh database."""
+    if store == "sqlite":
+        return tmp_path / "data" / "ledger.sqlite"
+    return request.getfixturevalue("pg_url")

@@ -1,7 +1,9 @@
 """The owner's ledger: entries, keys, budgets, tamper detection and concurrent writers.
 
-Everything runs on real SQLite files under ``tmp_path``; tampering is done the way an attacker
-would, with raw sqlite3 on the file.
+Every test taking the ``ledger``/``ledger_at`` fixtures runs twice: on a real SQLite file under
+``tmp_path`` and on a real PostgreSQL server (a fresh database per test; tests/pgserver.py).
+Tampering is done the way an attacker would: raw sqlite3 on the file, or raw psycopg on the
+ledger's schema.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ FORK = mp.get_context("fork")
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def open_ledger(root: Path, **kw) -> Ledger:
-    return Ledger(root / "data" / "ledger.sqlite", root / "owner", PRODUCT, **kw)
+def open_ledger(at: Path | str, root: Path, **kw) -> Ledger:
+    """The ledger stored at ``at`` (file or URL), owned from ``root/owner``."""
+    return Ledger(at, root / "owner", PRODUCT, **kw)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    led = open_ledger(tmp_path)
+def ledger(ledger_at: Path | str, tmp_path: Path) -> Ledger:
+    led = open_ledger(ledger_at, tmp_path)
     yield led
     led.close()
 
@@ -56,9 +59,53 @@ def fill(led: Ledger, n: int) -> None:
                        details={"products": [PRODUCT], "access": "dp-aggregate"})
 
 
-def raw(led: Ledger) -> sqlite3.Connection:
-    """An attacker's own connection to the ledger file (autocommit)."""
-    return sqlite3.connect(led.path, isolation_level=None)
+class _RawPg:
+    """An attacker's psycopg connection on a ledger's schema, taking sqlite3's ``?`` style."""
+
+    def __init__(self, led: Ledger) -> None:
+        import psycopg
+        from pgserver import libpq_url
+
+        self.conn = psycopg.connect(libpq_url(led.location), autocommit=True)
+        self.conn.execute(f'SET search_path TO "{led.store.schema}"')
+
+    def execute(self, sql: str, args: tuple | list = ()):
+        return self.conn.execute(sql.replace("?", "%s"), args)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def raw(led: Ledger) -> "sqlite3.Connection | _RawPg":
+    """An attacker's own connection to the ledger's database (autocommit)."""
+    if led.path is not None:
+        return sqlite3.connect(led.path, isolation_level=None)
+    return _RawPg(led)
+
+
+def backup(led: Ledger, copy: Path) -> Path | list[tuple]:
+    """An older copy of the ledger: the file at rest, or the rows of the server's table."""
+    if led.path is not None:
+        led.close()  # folds the WAL into the file, as a copy taken at rest would
+        shutil.copy(led.path, copy)
+        return copy
+    with closing(raw(led)) as db:
+        return db.execute("SELECT * FROM entries ORDER BY seq").fetchall()
+
+
+def restore(led: Ledger, old: Path | list[tuple]) -> None:
+    """Put the older copy back in place of the ledger (file copy, or rows in one transaction)."""
+    if led.path is not None:
+        led.close()
+        shutil.copy(old, led.path)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{led.path}{suffix}").unlink(missing_ok=True)
+        return
+    with closing(raw(led)) as db:
+        with db.conn.transaction():
+            db.execute("DELETE FROM entries")
+            for row in old:
+                db.execute(f"INSERT INTO entries VALUES ({', '.join('?' * len(row))})", row)
 
 
 def tampered(led: Ledger, *, full: bool = False) -> LedgerTampered:
@@ -113,9 +160,9 @@ def test_entry_fields_hash_and_properties(ledger: Ledger) -> None:
     assert ledger.entries() == [first, e]
 
 
-def test_entries_filters(tmp_path: Path) -> None:
+def test_entries_filters(ledger_at: Path | str, tmp_path: Path) -> None:
     clock = Clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
-    led = open_ledger(tmp_path, clock=clock)
+    led = open_ledger(ledger_at, tmp_path, clock=clock)
     led.append("session.bound", session="s1", analyst="alice", purpose="churn")
     clock.now += timedelta(days=2)
     led.append("query.released", session="s1", analyst="alice", purpose="churn", epsilon=0.1)
@@ -166,15 +213,16 @@ def test_owner_key_files_and_modes(tmp_path: Path) -> None:
     assert not again.verify(sig, b"hullo") and not again.verify("zz", b"hello")
 
 
-def test_another_owner_directory_does_not_verify(tmp_path: Path) -> None:
-    led = open_ledger(tmp_path)
+def test_another_owner_directory_does_not_verify(ledger_at: Path | str, tmp_path: Path) -> None:
+    led = open_ledger(ledger_at, tmp_path)
     fill(led, 4)
     led.close()
-    other = Ledger(led.path, tmp_path / "other-owner", PRODUCT)
+    other = Ledger(ledger_at, tmp_path / "other-owner", PRODUCT)
     assert tampered(other).seq == 1  # signatures are checked only against the owner dir's key
 
 
-def test_ledger_of_another_product_is_refused(ledger: Ledger, tmp_path: Path) -> None:
+def test_ledger_of_another_product_is_refused(tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path / "ledger.sqlite", tmp_path)  # a file holds one product
     with pytest.raises(ValueError, match="ledger of product 'customers'"):
         Ledger(ledger.path, tmp_path / "owner2", "sales")
 
@@ -284,14 +332,10 @@ def test_restored_older_copy_is_caught_and_not_extended(ledger: Ledger, tmp_path
     budget = Budget(1.0, scope="per-purpose")
     for _ in range(6):
         ledger.reserve(analyst="alice", purpose="churn", epsilon=0.1, budget=budget)
-    ledger.close()  # folds the WAL into the file, as a copy taken at rest would
-    shutil.copy(ledger.path, tmp_path / "old.sqlite")
+    old = backup(ledger, tmp_path / "old.sqlite")
     for _ in range(4):
         ledger.reserve(analyst="alice", purpose="churn", epsilon=0.1, budget=budget)
-    ledger.close()
-    shutil.copy(tmp_path / "old.sqlite", ledger.path)
-    for suffix in ("-wal", "-shm"):
-        Path(f"{ledger.path}{suffix}").unlink(missing_ok=True)
+    restore(ledger, old)
     assert len(ledger) == 6
     err = tampered(ledger)
     assert err.seq == 7 and "ledger has 6 entries but the owner's checkpoint says 10" in err.reason
@@ -346,7 +390,8 @@ def test_checkpoint_lives_outside_the_ledger_and_tracks_it(ledger: Ledger) -> No
     fill(ledger, 4)
     cp = ledger.checkpoint()
     assert (cp.product, cp.count, cp.head) == (PRODUCT, 4, ledger.head().hash)
-    assert ledger.checkpoint_path.parent == ledger.owner_dir != ledger.path.parent
+    assert ledger.checkpoint_path.parent == ledger.owner_dir
+    assert ledger.path is None or ledger.path.parent != ledger.owner_dir
     assert sorted(p.name for p in ledger.owner_dir.glob("checkpoint.*")) == \
         ["checkpoint.lock", "checkpoint.slots"]  # one fixed file, no file per append
 
@@ -358,7 +403,7 @@ def test_a_torn_checkpoint_slot_falls_back_to_the_other(ledger: Ledger) -> None:
     raw = bytearray(ledger.checkpoint_path.read_bytes())
     raw[SLOT_BYTES:SLOT_BYTES + 40] = b"\x00" * 40  # slot of entry 3 half written by a crash
     ledger.checkpoint_path.write_bytes(bytes(raw))
-    again = open_ledger(ledger.owner_dir.parent)
+    again = Ledger(ledger.location, ledger.owner_dir, PRODUCT)
     assert again.checkpoint().count == 2
     assert again.verify().entries == 3
     again.append("session.bound")
@@ -430,9 +475,9 @@ class Clock:
         return self.now
 
 
-def test_budget_period_only_counts_recent_spends(tmp_path: Path) -> None:
+def test_budget_period_only_counts_recent_spends(ledger_at: Path | str, tmp_path: Path) -> None:
     clock = Clock(datetime(2025, 3, 1, tzinfo=timezone.utc))
-    led = open_ledger(tmp_path, clock=clock)
+    led = open_ledger(ledger_at, tmp_path, clock=clock)
     weekly = Budget(1.0, period_days=7)
     led.reserve(analyst="alice", purpose="churn", epsilon=1.0, budget=weekly)
     with pytest.raises(BudgetExceeded):
@@ -454,8 +499,8 @@ def test_invalid_spends_are_refused(ledger: Ledger) -> None:
 
 # -- concurrency ------------------------------------------------------------------------------
 
-def _race(root: Path, barrier, results) -> None:
-    led = open_ledger(root)
+def _race(at: Path | str, root: Path, barrier, results) -> None:
+    led = open_ledger(at, root)
     budget = Budget(3.0, scope="per-purpose")
     barrier.wait()
     won = 0
@@ -468,10 +513,11 @@ def _race(root: Path, barrier, results) -> None:
     results.put(won)
 
 
-def test_eight_processes_never_overspend(tmp_path: Path) -> None:
-    led = open_ledger(tmp_path)
+def test_eight_processes_never_overspend(ledger_at: Path | str, tmp_path: Path) -> None:
+    led = open_ledger(ledger_at, tmp_path)
     barrier, results = FORK.Barrier(8), FORK.Queue()
-    procs = [FORK.Process(target=_race, args=(tmp_path, barrier, results)) for _ in range(8)]
+    procs = [FORK.Process(target=_race, args=(ledger_at, tmp_path, barrier, results))
+             for _ in range(8)]
     for p in procs:
         p.start()
     while any(p.is_alive() for p in procs):  # readers never see a false alarm mid-race

@@ -1,18 +1,32 @@
-"""The owner's ledger of one data product: append-only, hash-chained, signed, in SQLite.
+"""The owner's ledger of one data product: append-only, hash-chained, signed.
 
-It is the only privacy accountant: a budget is checked and spent in one ``BEGIN IMMEDIATE``
-transaction, in integer micro-epsilon and pico-delta, so concurrent processes can never overspend
-and thirty 0.1 spends fit exactly in 3.0.
+The rows live in a :class:`~.backend.LedgerStore`: an SQLite file by default
+(:mod:`.sqlite`), or a PostgreSQL database for many analysts (:mod:`.postgres`); this module holds
+everything else (chain, signatures, checkpoint, budgets, verify), the same for both.
+
+It is the only privacy accountant: a budget is checked and spent in one transaction that holds
+the store's exclusive append lock, in integer micro-epsilon and pico-delta, so concurrent
+processes can never overspend and thirty 0.1 spends fit exactly in 3.0.
 
 A hash chain alone cannot see a cut tail or a restored older copy, so after every append the
-owner's signed checkpoint (entry count and head hash) is advanced *outside* the ledger file, in
+owner's signed checkpoint (entry count and head hash) is advanced *outside* the ledger, in
 ``owner_dir/checkpoint.slots`` (two fixed slots, the older overwritten by one ``pwrite``).
 Appends refuse to extend a ledger that is behind its checkpoint or
 that disagrees with it (otherwise a rolled-back ledger would both free budget and launder itself).
 
-Durability: WAL with ``synchronous=NORMAL`` and a checkpoint written without fsync survive a
-killed process; after a power loss the last commits may be lost while the checkpoint is not, and
-``verify()`` then reports the ledger as cut — the owner must look into it.
+The checkpoint stays a file in the owner directory for a PostgreSQL ledger too. A signed
+checkpoint kept in the same database would not help: whoever can cut or restore the ledger's
+table can cut or restore the checkpoint table with it (one ``pg_restore`` rolls back both), so
+it would only catch what the hash chain already catches. Kept apart, it catches rollback by the
+database's administrator. The trade-off: it is exact only while every writer shares one owner
+directory (all writers on one host, or the owner directory on a shared file system with working
+``flock``). A writer on another host with its own copy of the owner directory keeps its own
+checkpoint, which lags and so is still a valid lower bound (no false alarm), but only catches a
+rollback below what that host itself wrote.
+
+Durability: SQLite WAL with ``synchronous=NORMAL`` and a checkpoint written without fsync
+survive a killed process; after a power loss the last commits may be lost while the checkpoint
+is not, and ``verify()`` then reports the ledger as cut — the owner must look into it.
 """
 
 from __future__ import annotations
@@ -20,7 +34,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import sqlite3
 import threading
 import time
 from contextlib import contextmanager, suppress
@@ -31,42 +44,17 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ..contract.model import Budget
 from ..errors import BudgetExceeded, LedgerTampered
+from .backend import COLUMNS, LedgerStore, Rows, Where
 from .entry import (GENESIS, MICRO, PICO, Entry, canonical_json, chain_hash, check_details,
                     check_kind, signing_message, to_micro, to_pico)
 from .keys import OwnerKey
+from .sqlite import SqliteStore
 
-BUSY_TIMEOUT_MS = 60_000
 CHECKPOINT_FILE = "checkpoint.slots"
 SLOT_BYTES = 1024  # two slots; each append overwrites the older one with a single pwrite
 LOCK_FILE = "checkpoint.lock"
 SCOPES = ("per-analyst", "per-purpose")
 
-#: Indexed columns that repeat a field of the signed body; ``verify()`` checks they agree.
-COLUMNS: tuple[str, ...] = ("ts", "kind", "session", "analyst", "purpose", "epsilon_micro",
-                            "delta_pico")
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS entries (
-        seq INTEGER PRIMARY KEY,
-        ts TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        session TEXT,
-        analyst TEXT,
-        purpose TEXT,
-        epsilon_micro INTEGER NOT NULL,
-        delta_pico INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        hash TEXT NOT NULL,
-        sig TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS entries_spend "
-    "ON entries (purpose, analyst, ts, epsilon_micro, delta_pico)",
-    "CREATE INDEX IF NOT EXISTS entries_kind ON entries (kind, ts)",
-    "CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts)",
-    "CREATE INDEX IF NOT EXISTS entries_session ON entries (session)",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-)
-_INSERT = (f"INSERT INTO entries (seq, {', '.join(COLUMNS)}, body, hash, sig) "
-           f"VALUES ({', '.join('?' * (len(COLUMNS) + 4))})")
 _CHECKPOINT_DOMAIN = b"mesh_nb.ledger.checkpoint.v1\n"
 _RESIGNED = "signature is not the owner's (re-signed or forged)"
 
@@ -82,18 +70,6 @@ def _iso(moment: datetime | str) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _where(**filters: Any) -> tuple[str, list[Any]]:
-    """``WHERE`` clause over equal-to filters (None value matches NULL)."""
-    parts, args = [], []
-    for column, value in filters.items():
-        if value is None:
-            parts.append(f"{column} IS NULL")
-        else:
-            parts.append(f"{column} = ?")
-            args.append(value)
-    return (" WHERE " + " AND ".join(parts)) if parts else "", args
 
 
 @dataclass(frozen=True)
@@ -198,82 +174,60 @@ class VerifyReport:
                 f"{self.signatures_checked} signatures checked, {mode}, {self.seconds:.3f} s")
 
 
-class Ledger:
-    """The owner's ledger of one data product (SQLite file at ``path``).
+def open_store(location: "Path | str | LedgerStore", product: str) -> LedgerStore:
+    """The store at ``location``: a PostgreSQL URL (``postgresql+psycopg://...``), an SQLite file
+    path, or a :class:`~.backend.LedgerStore` already built."""
+    if isinstance(location, str) and "://" in location:
+        from .postgres import PostgresStore  # SQLAlchemy only when a server ledger is used
 
-    ``owner_dir`` holds the owner's Ed25519 key and signed checkpoint; keep it off the ledger's
-    folder when analysts can write there. ``clock`` (returns an aware datetime) is for tests.
+        return PostgresStore(location, product)
+    if isinstance(location, (str, os.PathLike)):
+        return SqliteStore(location)
+    return location
+
+
+class Ledger:
+    """The owner's ledger of one data product, kept in the store at ``location``.
+
+    ``location`` is an SQLite file path, a PostgreSQL URL without password, or a store (see
+    :func:`open_store`). ``owner_dir`` holds the owner's Ed25519 key and signed checkpoint; keep
+    it off the ledger's folder when analysts can write there. ``clock`` (returns an aware
+    datetime) is for tests.
     """
 
-    def __init__(self, path: Path | str, owner_dir: Path | str, product: str, *,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
-        self.path = Path(path)
+    def __init__(self, location: "Path | str | LedgerStore", owner_dir: Path | str,
+                 product: str, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.store = open_store(location, product)
         self.owner_dir = Path(owner_dir)
         self.product = product
         self.key = OwnerKey.load_or_create(self.owner_dir)
         self._clock = clock
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
         self._cp_cache: tuple[bytes, Checkpoint] | None = None
         self._cp_file = str(self.owner_dir / CHECKPOINT_FILE)
         self._lock_fd: int | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._init_schema()
+        self._lock_pid = 0
+        self.store.bind(product)
         if not (self.owner_dir / CHECKPOINT_FILE).exists() and len(self) == 0:
             self._advance_checkpoint(0, GENESIS)
 
-    # -- connection ---------------------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        """Where the entries live: the SQLite file or the PostgreSQL URL (no password)."""
+        return self.store.location
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():  # never reuse one across fork()
-            if self._lock_fd is not None:  # a forked copy shares the parent's flock: drop it
-                os.close(self._lock_fd)
-                self._lock_fd = None
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
-                                   isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
-
-    @contextmanager
-    def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._connection()
-            conn.execute(f"BEGIN {mode}")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    def _read(self, sql: str, args: list | tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._connection().execute(sql, args).fetchall()
-
-    def _init_schema(self) -> None:
-        with self._transaction() as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            row = conn.execute("SELECT value FROM meta WHERE key = 'product'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta VALUES ('product', ?)", (self.product,))
-            elif row[0] != self.product:
-                raise ValueError(f"{self.path} is the ledger of product {row[0]!r}, not "
-                                 f"{self.product!r} — open it with its own product name")
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None for a server ledger."""
+        return getattr(self.store, "path", None)
 
     def close(self) -> None:
         """Close the database connection and lock file (reopened on next use)."""
         with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            if self._lock_fd is not None:
+            self.store.close()
+            if self._lock_fd is not None and self._lock_pid == os.getpid():
                 os.close(self._lock_fd)
-            self._conn, self._lock_fd = None, None
+            self._lock_fd = None
 
     def __del__(self) -> None:
         with suppress(Exception):
@@ -286,7 +240,7 @@ class Ledger:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Ledger {self.product!r} at {self.path}>"
+        return f"<Ledger {self.product!r} at {self.location}>"
 
     # -- checkpoint ---------------------------------------------------------------------------
 
@@ -298,10 +252,13 @@ class Ledger:
     def _checkpoint_lock(self, mode: int) -> Iterator[None]:
         """``flock`` on the owner's lock file: shared to read the checkpoint, exclusive to write."""
         with self._lock:
-            self._connection()  # drops a lock fd inherited through fork()
+            if self._lock_fd is not None and self._lock_pid != os.getpid():
+                os.close(self._lock_fd)  # a forked copy shares the parent's flock: drop it
+                self._lock_fd = None
             if self._lock_fd is None:
                 self._lock_fd = os.open(self.owner_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT,
                                         0o600)
+                self._lock_pid = os.getpid()
             fcntl.flock(self._lock_fd, mode)
             try:
                 yield
@@ -373,16 +330,12 @@ class Ledger:
                 os.close(fd)
             self._cp_cache = (raw, cp)
 
-    def _guard(self, conn: sqlite3.Connection) -> tuple[int, str]:
+    def _guard(self, rows: Rows) -> tuple[int, str]:
         """(count, head hash) of the ledger, refusing one the owner's checkpoint contradicts."""
-        row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
-        count, head = row if row else (0, GENESIS)
+        count, head = rows.head() or (0, GENESIS)
 
         def hash_at(seq: int) -> str:
-            if seq == count:
-                return head
-            found = conn.execute("SELECT hash FROM entries WHERE seq = ?", (seq,)).fetchone()
-            return found[0] if found else ""
+            return head if seq == count else rows.hash_at(seq) or ""
 
         problem = _checkpoint_problem(self.checkpoint(cached=True), count, hash_at)
         if problem:
@@ -391,11 +344,11 @@ class Ledger:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def _insert(self, conn: sqlite3.Connection, count: int, head: str, **fields: Any) -> Entry:
+    def _insert(self, rows: Rows, count: int, head: str, **fields: Any) -> Entry:
         entry = Entry.seal(seq=count + 1, ts=_iso(self._clock()), product=self.product,
                            prev=head, sign=self.key.sign, **fields)
-        conn.execute(_INSERT, (entry.seq, *(getattr(entry, c) for c in COLUMNS),
-                               entry.body_json(), entry.hash, entry.sig))
+        rows.insert((entry.seq, *(getattr(entry, c) for c in COLUMNS), entry.body_json(),
+                     entry.hash, entry.sig))
         return entry
 
     def append(self, kind: str, *, session: str | None = None, analyst: str | None = None,
@@ -409,8 +362,8 @@ class Ledger:
         fields = dict(kind=kind, session=session, analyst=analyst, purpose=purpose,
                       epsilon_micro=to_micro(epsilon), delta_pico=to_pico(delta),
                       details=details)  # validated by Entry.seal; a ValueError rolls back
-        with self._transaction() as conn:
-            entry = self._insert(conn, *self._guard(conn), **fields)
+        with self.store.writing() as rows:
+            entry = self._insert(rows, *self._guard(rows), **fields)
         self._advance_checkpoint(entry.seq, entry.hash)
         return entry
 
@@ -418,7 +371,7 @@ class Ledger:
                 budget: Budget, session: str | None = None,
                 details: Mapping[str, Any] | None = None,
                 kind: str = "query.released") -> Entry:
-        """Check the budget and record the spend in one ``BEGIN IMMEDIATE`` transaction.
+        """Check the budget and record the spend in one transaction under the append lock.
 
         Spends of ``purpose`` (and of ``analyst`` when ``budget.scope == "per-analyst"``; within
         the last ``budget.period_days`` if set) plus this request must fit the budget, in
@@ -430,19 +383,19 @@ class Ledger:
         limit = (to_micro(budget.epsilon), to_pico(budget.delta))
         clean = check_details(details)
         labels = dict(session=session, analyst=analyst, purpose=purpose)
-        with self._transaction() as conn:
-            count, head = self._guard(conn)
-            spent = self._spent_units(conn, analyst, purpose, budget)
+        with self.store.writing() as rows:
+            count, head = self._guard(rows)
+            spent = rows.spent(self._budget_where(analyst, purpose, budget))
             left = (limit[0] - spent[0], limit[1] - spent[1])
             fits = want[0] <= left[0] and want[1] <= left[1]
             if fits:
-                entry = self._insert(conn, count, head, kind=kind, epsilon_micro=want[0],
+                entry = self._insert(rows, count, head, kind=kind, epsilon_micro=want[0],
                                      delta_pico=want[1], details=clean, **labels)
             else:
                 left = (max(0, left[0]), max(0, left[1]))
                 refused = {**clean, "requested_epsilon": want[0] / MICRO,
                            "remaining_epsilon": left[0] / MICRO}
-                entry = self._insert(conn, count, head, kind="budget.exhausted",
+                entry = self._insert(rows, count, head, kind="budget.exhausted",
                                      epsilon_micro=0, delta_pico=0, details=refused, **labels)
         self._advance_checkpoint(entry.seq, entry.hash)
         if not fits:
@@ -452,31 +405,32 @@ class Ledger:
 
     # -- budget -------------------------------------------------------------------------------
 
-    def _spent_units(self, conn: sqlite3.Connection, analyst: str | None, purpose: str,
-                     budget: Budget) -> tuple[int, int]:
+    def _budget_where(self, analyst: str | None, purpose: str, budget: Budget) -> Where:
+        """The entries whose spends count against ``budget`` for this analyst and purpose."""
         if budget.scope not in SCOPES:
             raise ValueError(f"budget scope {budget.scope!r} is not one of {', '.join(SCOPES)}")
-        filters: dict[str, Any] = {"purpose": purpose}
+        equal: tuple[tuple[str, str | None], ...] = (("purpose", purpose),)
         if budget.scope == "per-analyst":
-            filters["analyst"] = analyst
-        where, args = _where(**filters)
+            equal += (("analyst", analyst),)
+        since = None
         if budget.period_days is not None:
-            where += " AND ts >= ?"
-            args.append(_iso(self._clock() - timedelta(days=budget.period_days)))
-        sql = "SELECT COALESCE(SUM(epsilon_micro), 0), COALESCE(SUM(delta_pico), 0) FROM entries"
-        eps, delta = conn.execute(sql + where, args).fetchone()
-        return int(eps), int(delta)
+            since = _iso(self._clock() - timedelta(days=budget.period_days))
+        return Where(equal, since)
+
+    def _spent_units(self, analyst: str | None, purpose: str,
+                     budget: Budget) -> tuple[int, int]:
+        where = self._budget_where(analyst, purpose, budget)
+        with self.store.reading() as rows:
+            return rows.spent(where)
 
     def spent(self, analyst: str | None, purpose: str, budget: Budget) -> tuple[float, float]:
         """(epsilon, delta) already spent against ``budget`` by this analyst/purpose."""
-        with self._lock:
-            eps, delta = self._spent_units(self._connection(), analyst, purpose, budget)
+        eps, delta = self._spent_units(analyst, purpose, budget)
         return eps / MICRO, delta / PICO
 
     def remaining(self, analyst: str | None, purpose: str, budget: Budget) -> tuple[float, float]:
         """(epsilon, delta) still available under ``budget`` (never negative)."""
-        with self._lock:
-            eps, delta = self._spent_units(self._connection(), analyst, purpose, budget)
+        eps, delta = self._spent_units(analyst, purpose, budget)
         return (max(0, to_micro(budget.epsilon) - eps) / MICRO,
                 max(0, to_pico(budget.delta) - delta) / PICO)
 
@@ -486,22 +440,23 @@ class Ledger:
                 analyst: str | None = None, since: datetime | str | None = None,
                 session: str | None = None) -> list[Entry]:
         """Entries in order, filtered by any of the arguments given (``since``: ts >= it)."""
-        given = {k: v for k, v in (("kind", kind), ("purpose", purpose), ("analyst", analyst),
-                                   ("session", session)) if v is not None}
-        where, args = _where(**given)
-        if since is not None:
-            where += (" AND " if where else " WHERE ") + "ts >= ?"
-            args.append(_iso(since))
-        rows = self._read(f"SELECT body, hash, sig FROM entries{where} ORDER BY seq", args)
-        return [Entry.parse(*row) for row in rows]
+        equal = tuple((k, v) for k, v in (("kind", kind), ("purpose", purpose),
+                                          ("analyst", analyst), ("session", session))
+                      if v is not None)
+        where = Where(equal, None if since is None else _iso(since))
+        with self.store.reading() as rows:
+            found = rows.select(where)
+        return [Entry.parse(*row) for row in found]
 
     def head(self) -> Entry | None:
         """The last entry, or None for an empty ledger."""
-        rows = self._read("SELECT body, hash, sig FROM entries ORDER BY seq DESC LIMIT 1")
-        return Entry.parse(*rows[0]) if rows else None
+        with self.store.reading() as rows:
+            found = rows.select(Where(), last=True)
+        return Entry.parse(*found[0]) if found else None
 
     def __len__(self) -> int:
-        return self._read("SELECT COUNT(*) FROM entries")[0][0]
+        with self.store.reading() as rows:
+            return rows.count()
 
     # -- verification -------------------------------------------------------------------------
 
@@ -525,8 +480,8 @@ class Ledger:
             cp, cp_error = self.checkpoint(), None
         except LedgerTampered as exc:
             cp, cp_error = None, exc
-        with self._transaction("DEFERRED") as conn:
-            chain, broken = self._scan(conn)
+        with self.store.reading() as rows:
+            chain, broken = self._scan(rows)
         bad, checked = self._first_bad_signature(chain, full)
         if bad is not None:
             raise LedgerTampered(bad, _RESIGNED)
@@ -540,14 +495,11 @@ class Ledger:
         return VerifyReport(len(chain), cp.count if cp else 0, time.perf_counter() - started,
                             checked + (cp is not None), full)
 
-    def _scan(self, conn: sqlite3.Connection) -> tuple[list[tuple[str, str]],
-                                                       LedgerTampered | None]:
+    def _scan(self, rows: Rows) -> tuple[list[tuple[str, str]], LedgerTampered | None]:
         """(hash, sig) of the hash-consistent prefix, and what breaks it (if anything)."""
         chain: list[tuple[str, str]] = []
         prev = GENESIS
-        rows = conn.execute(f"SELECT seq, {', '.join(COLUMNS)}, body, hash, sig "
-                            "FROM entries ORDER BY seq")
-        for row in rows:
+        for row in rows.scan():
             seq, cols, body_json, digest, sig = row[0], row[1:-3], row[-3], row[-2], row[-1]
             problem = _row_problem(seq, len(chain) + 1, cols, body_json, digest, prev,
                                    self.product)
