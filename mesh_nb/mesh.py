@@ -14,6 +14,7 @@ from .ledger import Ledger
 
 if TYPE_CHECKING:
     from .query.cache import ReleaseCache
+    from .query.engines import EngineKind
     from .session import Session
 
 LEDGER_DIR = ".mesh_nb"
@@ -74,13 +75,18 @@ class Mesh:
         return self.product(product).ledger
 
     def bind(self, products: str | Iterable[str], purpose: str, analyst: str | None = None,
-             *, acknowledge: bool = False) -> "Session":
+             *, acknowledge: bool = False, engine: "EngineKind | None" = None,
+             spark_remote: str | None = None) -> "Session":
         """Bind a session to ``purpose`` over one product or several.
 
         Every product must declare the purpose; purposes that require acknowledgement need
         ``acknowledge=True``. Records ``session.bound`` in each product's ledger.
+
+        ``engine`` (``"duckdb"`` or ``"spark"``) and ``spark_remote`` (a Spark Connect URL,
+        ``sc://host:port``) override what the contracts' servers choose; the default engine
+        is the embedded DuckDB. See docs/engines.md.
         """
-        from .session import Session, resolve_analyst
+        from .session import EngineOptions, Session, resolve_analyst
 
         names = [products] if isinstance(products, str) else list(products)
         names = [n.strip() for name in names for n in name.split(",") if n.strip()]
@@ -111,7 +117,8 @@ class Mesh:
                 f"{', '.join(p.name for p in bound)} ({', '.join(sorted(access))})",
                 "bind the products in separate sessions")
         return Session.start(self, tuple(bound), purpose, resolve_analyst(analyst),
-                             acknowledged=acknowledge)
+                             acknowledged=acknowledge,
+                             options=EngineOptions.checked(engine, spark_remote))
 
 
 def find_contracts(root: Path) -> list[Path]:

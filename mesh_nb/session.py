@@ -13,6 +13,7 @@ from .errors import MeshError
 
 if TYPE_CHECKING:
     from .mesh import Mesh, Product
+    from .query.engines import QueryEngine
 
 
 def resolve_analyst(explicit: str | None = None) -> str:
@@ -58,6 +59,46 @@ class BudgetStatus:
                 f"{self.epsilon_total:g} left ({self.scope})")
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """A session's engine choice; ``None`` fields defer to the contracts' servers."""
+
+    engine: str | None = None  # "duckdb" | "spark"
+    spark_remote: str | None = None  # Spark Connect URL, sc://host:port
+
+    @classmethod
+    def checked(cls, engine: str | None = None, spark_remote: str | None = None
+                ) -> "EngineOptions":
+        """Options as given, or a MeshError saying what to pass instead."""
+        from .query.engines import ENGINE_KINDS
+
+        if engine is not None and engine not in ENGINE_KINDS:
+            raise MeshError(f"unknown engine `{engine}` — use one of: {', '.join(ENGINE_KINDS)}")
+        if spark_remote is not None and not str(spark_remote).startswith("sc://"):
+            raise MeshError("spark_remote must be a Spark Connect URL — e.g. "
+                            "sc://spark.example.org:15002")
+        return cls(engine, spark_remote)
+
+    def resolve(self, products: tuple["Product", ...]) -> tuple[str | None, str | None]:
+        """(engine kind, Connect URL): these options first, then the contracts' servers."""
+        def declared(attr: str) -> str | None:
+            found = {getattr(p.contract, attr): p.name for p in products
+                     if getattr(p.contract, attr)}
+            if len(found) > 1:
+                raise MeshError(f"the bound products' contracts disagree on their {attr} "
+                                f"({', '.join(f'{v}: {k}' for k, v in found.items())}) — "
+                                "bind them in separate sessions or pass the engine options")
+            return next(iter(found), None)
+
+        if self.engine == "duckdb":
+            return "duckdb", self.spark_remote
+        if self.engine == "spark" or self.spark_remote:
+            return "spark", self.spark_remote or declared("spark_remote")
+        kind = declared("engine")
+        remote = declared("spark_remote") if kind != "duckdb" else None
+        return kind or ("spark" if remote else None), remote
+
+
 @dataclass
 class Session:
     """A bound session. Start one with :meth:`mesh_nb.Mesh.bind`."""
@@ -71,13 +112,16 @@ class Session:
     acknowledged: bool = False
     ended: bool = field(default=False)
     _engine: object = field(default=None, repr=False)
+    options: EngineOptions = field(default_factory=EngineOptions)
 
     @classmethod
     def start(cls, mesh: "Mesh", products: tuple["Product", ...], purpose: str, analyst: str,
-              *, acknowledged: bool = False) -> "Session":
+              *, acknowledged: bool = False, options: EngineOptions | None = None
+              ) -> "Session":
         """Create the session and record ``session.bound`` in each product's ledger."""
         s = cls(mesh, products, purpose, analyst, uuid.uuid4().hex[:16],
-                datetime.now(timezone.utc), acknowledged)
+                datetime.now(timezone.utc), acknowledged,
+                options=options or EngineOptions())
         names = [p.name for p in products]
         for p in products:
             p.ledger.append("session.bound", session=s.id, analyst=analyst, purpose=purpose,
@@ -153,13 +197,16 @@ class Session:
         return explain(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
 
     @property
-    def engine(self):
-        """The session's sandboxed engine over its products' tables (opened on first use)."""
+    def engine(self) -> "QueryEngine":
+        """The session's engine over its products' tables (opened on first use): the
+        sandboxed DuckDB by default, Spark when the options or the contracts choose it."""
         if self._engine is None:
-            from .query.engines import Engine
+            from .query.engines import open_engine
 
-            self._engine = Engine((p.name, t.name, t, p.contract.privacy_unit)
-                                  for p in self.products for t in p.contract.tables)
+            kind, remote = self.options.resolve(self.products)
+            self._engine = open_engine(((p.name, t.name, t, p.contract.privacy_unit)
+                                        for p in self.products for t in p.contract.tables),
+                                       kind=kind, remote=remote)
         return self._engine
 
     def check_open(self) -> None:

@@ -56,6 +56,7 @@ class Table:
     data_path: Path | None = None
     data_format: str = "parquet"
     description: str = ""
+    source: str | None = None  # a Spark catalog table (``catalog.schema.table``), not a file
 
     def column(self, name: str) -> Column | None:
         for c in self.columns:
@@ -121,6 +122,8 @@ class Contract:
     team: str = ""
     owners: tuple[str, ...] = ()
     description: str = ""
+    engine: str | None = None  # a server's meshNbEngine: duckdb | spark (None: the default)
+    spark_remote: str | None = None  # a server's meshNbSparkRemote: sc://host:port
 
     @property
     def folder(self) -> Path:

@@ -8,12 +8,40 @@ configuration locked), so a check that misses something still cannot read anothe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable, Literal, Protocol, runtime_checkable
 
 import duckdb
 
 from ..contract.model import Table
 from ..errors import MeshError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+EngineKind = Literal["duckdb", "spark"]
+ENGINE_KINDS: tuple[str, ...] = ("duckdb", "spark")
+
+TableSpec = tuple[str, str, Table, str]
+"""(product, table name, Table, privacy unit column): what an engine is opened over."""
+
+
+@runtime_checkable
+class QueryEngine(Protocol):
+    """What the planner and the release stage need from an engine.
+
+    ``execute`` runs planned SQL (DuckDB dialect, tables named ``"product"."table"``) and
+    returns a pandas frame with one row per group: group keys, counts as int64, sums as
+    float64, histograms as ``{bin: count}`` dicts. ``unit_unique`` answers whether a table
+    verifiably holds one row per privacy unit (see :class:`Engine`).
+    """
+
+    kind: str
+
+    def execute(self, sql: str) -> "pd.DataFrame": ...
+
+    def unit_unique(self, product: str, name: str) -> bool: ...
+
+    def close(self) -> None: ...
 
 _READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}
 
@@ -54,22 +82,23 @@ def sandboxed_duckdb(tables: Iterable[tuple[str, str, Table]], *, threads: int |
     return con
 
 
-class Engine:
-    """A session's sandboxed DuckDB over its products' tables, opened once and reused.
-
-    It also answers whether a table really holds one row per privacy unit when the contract
-    declares the unit column ``unique`` — checked on the data once per file version, so the
-    planner may skip contribution bounding only where it is a no-op.
+class UniqueUnits:
+    """``unit_unique`` shared by the engines: a contract's ``unique`` privacy unit, checked on
+    the data once per data version (an engine supplies ``_readable``, ``_version``, ``_holds``).
     """
 
-    def __init__(self, tables: Iterable[tuple[str, str, Table, str]]):
-        self.tables = list(tables)  # (product, table name, Table, privacy unit column)
-        self.con = sandboxed_duckdb((p, n, t) for p, n, t, _ in self.tables)
-        self._unique: dict[tuple[str, str], tuple[tuple[int, int], bool]] = {}
+    tables: list[TableSpec]
+    _unique: dict[tuple[str, str], tuple[object, bool]]
 
-    def execute(self, sql: str):
-        """Run planned SQL; returns a pandas DataFrame."""
-        return self.con.execute(sql).df()
+    def _readable(self, table: Table) -> bool:
+        return table.data_path is not None
+
+    def _version(self, table: Table) -> object:
+        st = table.data_path.stat()
+        return (st.st_mtime_ns, st.st_size)
+
+    def _holds(self, sql: str) -> bool:
+        raise NotImplementedError
 
     def unit_unique(self, product: str, name: str) -> bool:
         """Does the contract declare ``product.name``'s privacy unit ``unique``? Checked on the
@@ -78,15 +107,14 @@ class Engine:
             if (p, n) != (product, name):
                 continue
             col = table.column(unit)
-            if col is None or not col.unique or table.data_path is None:
+            if col is None or not col.unique or not self._readable(table):
                 return False
-            st = table.data_path.stat()
-            version = (st.st_mtime_ns, st.st_size)
+            version = self._version(table)
             known = self._unique.get((p, n))
             if known is None or known[0] != version:
-                holds = self.con.execute(
+                holds = self._holds(
                     f'SELECT COUNT("{unit}") = COUNT(DISTINCT "{unit}") AND COUNT(*) = '
-                    f'COUNT("{unit}") FROM "{p}"."{n}"').fetchone()[0]
+                    f'COUNT("{unit}") FROM "{p}"."{n}"')
                 self._unique[(p, n)] = known = (version, bool(holds))
             if not known[1]:
                 raise MeshError(f"`{p}.{n}` declares its privacy unit `{unit}` unique, but "
@@ -95,5 +123,55 @@ class Engine:
             return True
         return False
 
+
+class Engine(UniqueUnits):
+    """A session's sandboxed DuckDB over its products' tables, opened once and reused.
+
+    It also answers whether a table really holds one row per privacy unit when the contract
+    declares the unit column ``unique`` — checked on the data once per file version, so the
+    planner may skip contribution bounding only where it is a no-op.
+    """
+
+    kind = "duckdb"
+
+    def __init__(self, tables: Iterable[TableSpec]):
+        self.tables = list(tables)  # (product, table name, Table, privacy unit column)
+        self.con = sandboxed_duckdb((p, n, t) for p, n, t, _ in self.tables)
+        self._unique = {}
+
+    def execute(self, sql: str):
+        """Run planned SQL; returns a pandas DataFrame."""
+        return self.con.execute(sql).df()
+
+    def _holds(self, sql: str) -> bool:
+        return bool(self.con.execute(sql).fetchone()[0])
+
     def close(self) -> None:
         self.con.close()
+
+
+def open_engine(tables: Iterable[TableSpec], *, kind: str | None = None,
+                remote: str | None = None) -> QueryEngine:
+    """The engine for a session's tables: DuckDB unless ``kind="spark"``.
+
+    ``remote`` is a Spark Connect URL (``sc://host:port``) and implies Spark; without it the
+    Spark engine runs a local ``local[*]`` session shared by the process. Tables held only in
+    a Spark catalog (``Table.source``) need Spark.
+    """
+    tables = list(tables)
+    if kind is None:
+        kind = "spark" if remote or any(t.source for _, _, t, _ in tables) else "duckdb"
+    if kind not in ENGINE_KINDS:
+        raise MeshError(f"unknown engine `{kind}` — use one of: {', '.join(ENGINE_KINDS)}")
+    if kind == "duckdb":
+        if remote:
+            raise MeshError("a Spark Connect URL was given but the engine is duckdb — bind "
+                            "with engine='spark' or drop spark_remote")
+        catalog = [f"{p}.{n}" for p, n, t, _ in tables if t.source]
+        if catalog:
+            raise MeshError(f"{', '.join(catalog)} live(s) in a Spark catalog, which DuckDB "
+                            "cannot read — bind with engine='spark'")
+        return Engine(tables)
+    from .spark import SparkEngine
+
+    return SparkEngine(tables, remote=remote)
