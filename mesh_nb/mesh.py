@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Iterable
 from .contract import CONTRACT_FILE, Contract, load_contract
 from .errors import ContractError, MeshError, PolicyViolation
 from .ledger import Ledger
+from .ledger.config import configured_ledger
 
 if TYPE_CHECKING:
     from .query.cache import ReleaseCache
@@ -42,9 +43,16 @@ class Product:
         home = os.environ.get("MESH_NB_OWNER_HOME")
         return Path(home) / self.name if home else self.folder / OWNER_DIR
 
+    @property
+    def ledger_location(self) -> Path | str:
+        """Where the ledger lives: the owner's configured PostgreSQL URL (``MESH_NB_LEDGER_URL``
+        or ``owner_dir/ledger.url``), else the contract's ``ledger:``, else the SQLite file."""
+        url = configured_ledger(self.owner_dir, self.contract.ledger)
+        return url or self.folder / LEDGER_DIR / "ledger.sqlite"
+
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.folder / LEDGER_DIR / "ledger.sqlite", self.owner_dir, self.name)
+        return Ledger(self.ledger_location, self.owner_dir, self.name)
 
     @cached_property
     def releases(self) -> "ReleaseCache":

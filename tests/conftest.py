@@ -25,6 +25,7 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo_dir(demo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh copy of the demo mesh with empty ledgers, owned by this test."""
     monkeypatch.delenv("MESH_NB_OWNER_HOME", raising=False)
+    monkeypatch.delenv("MESH_NB_LEDGER_URL", raising=False)
     target = tmp_path / "mesh"
     shutil.copytree(demo_root, target, ignore=shutil.ignore_patterns(".mesh_nb", ".owner"))
     return target

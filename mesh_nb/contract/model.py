@@ -124,6 +124,7 @@ class Contract:
     description: str = ""
     engine: str | None = None  # a server's meshNbEngine: duckdb | spark (None: the default)
     spark_remote: str | None = None  # a server's meshNbSparkRemote: sc://host:port
+    ledger: str | None = None  # meshNbPrivacy `ledger:`, a PostgreSQL URL (None: SQLite)
 
     @property
     def folder(self) -> Path:

@@ -11,7 +11,7 @@ import re
 from typing import Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import Problem
 from .yamlsource import FieldPath, YamlSource
@@ -50,6 +50,15 @@ class PrivacySpec(_Strict):
     maxContributions: int = Field(gt=0)
     joinKeys: list[str] = Field(default_factory=list)
     purposes: dict[str, PurposeSpec] = Field(min_length=1)
+    ledger: str | None = Field(default=None, description="`sqlite` (default) or a PostgreSQL "
+                               "URL without password: where the owner's ledger lives")
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger_url(cls, value: str | None) -> str | None:
+        from ..ledger.config import ledger_url  # at call time: the ledger imports the contract
+
+        return None if value is None else ledger_url(value)
 
 
 class GeneralizeSpec(_Strict):
