@@ -168,3 +168,62 @@ def test_cli_check_ok(product: Path) -> None:
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "ok" in run.stdout
+
+
+# --- engine servers (meshNbEngine, meshNbSparkRemote, Spark catalog tables) ---------------
+
+DUCKDB_SERVER = ("  - server: local-duckdb\n    type: duckdb\n    database: ./data/clinic.duckdb\n"
+                 "    schema: main\n")
+
+
+def spark_server(*props: tuple[str, str], extra: str = "") -> str:
+    custom = "".join(f"      - property: {k}\n        value: {v}\n" for k, v in props)
+    return f"  - server: spark\n    type: custom\n{extra}    customProperties:\n{custom}"
+
+
+def test_server_chooses_the_spark_engine_and_remote(product: Path) -> None:
+    mutate(product, DUCKDB_SERVER, spark_server(("meshNbEngine", "spark"),
+                                                ("meshNbSparkRemote", "sc://spark.example:15002")))
+    c = load_contract(product)
+    assert c.engine == "spark" and c.spark_remote == "sc://spark.example:15002"
+    assert c.table("visits").data_path is not None and c.table("visits").source is None
+
+
+def test_default_contract_names_no_engine(product: Path) -> None:
+    c = load_contract(product)
+    assert c.engine is None and c.spark_remote is None
+
+
+def test_spark_catalog_table_needs_no_file(product: Path) -> None:
+    mutate(product, DUCKDB_SERVER, spark_server(
+        ("meshNbEngine", "spark"), extra="    catalog: spark_catalog\n    schema: clinic\n"))
+    mutate(product, "  - server: local-parquet\n    type: local\n    path: ./data/clinic_visits"
+           ".parquet\n    format: parquet\n", "")  # no local file any more
+    c = load_contract(product)
+    visits = c.table("visits")
+    assert visits.source == "spark_catalog.clinic.visits" and visits.data_path is None
+
+
+ENGINE_MALFORMED = [
+    ("unknown-engine", (("meshNbEngine", "flink"),), 30,
+     "servers[0].customProperties[0].value", "unknown engine `flink` — use one of: duckdb, spark"),
+    ("remote-not-connect", (("meshNbEngine", "spark"), ("meshNbSparkRemote", "http://h:1")), 32,
+     "servers[0].customProperties[1].value", "must be a Spark Connect URL"),
+    ("unknown-server-property", (("meshNbEngines", "spark"),), 29,
+     "servers[0].customProperties[0].property", "unknown mesh_nb server property `meshNbEngines`"),
+    ("remote-with-duckdb", (("meshNbEngine", "duckdb"), ("meshNbSparkRemote", "sc://h:1")), 26,
+     "servers[0]", "set `meshNbEngine: spark` or drop meshNbSparkRemote"),
+]
+
+
+@pytest.mark.parametrize("case", ENGINE_MALFORMED, ids=[c[0] for c in ENGINE_MALFORMED])
+def test_malformed_engine_server(product: Path, case: tuple) -> None:
+    _, props, line, field, words = case
+    mutate(product, DUCKDB_SERVER, spark_server(*props))
+    contract, problems = check_contract(product)
+    assert contract is None
+    matching = [p for p in problems if words in str(p)]
+    assert matching, f"expected {words!r} in:\n" + "\n".join(map(str, problems))
+    p = matching[0]
+    assert p.line == line and field in p.field, str(p)
+    assert str(p).startswith(f"{product / 'datacontract.yaml'}:") and " — " in str(p)

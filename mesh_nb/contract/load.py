@@ -24,6 +24,7 @@ CONTRACT_FILE = "datacontract.yaml"
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DATA_FORMATS = ("parquet", "csv", "json")
 COLUMN_PROPERTIES = ("pii", "meshNbPiiEntity", "meshNbGeneralize")
+SERVER_PROPERTIES = ("meshNbEngine", "meshNbSparkRemote")
 
 
 def contract_file(path: str | Path) -> Path:
@@ -72,6 +73,9 @@ class _Builder:
     def __init__(self, src: YamlSource, file: Path):
         self.src, self.file = src, file
         self.problems: list[Problem] = []
+        self.engine: str | None = None
+        self.remote: str | None = None
+        self.catalog: str | None = None
 
     def add(self, path: tuple, what: str, fix: str) -> None:
         self.problems.append(self.src.problem(path, what, fix))
@@ -112,9 +116,9 @@ class _Builder:
             path=self.file, tables=tuple(tables), privacy_unit=spec.privacyUnit,
             max_contributions=spec.maxContributions, purposes=purposes,
             join_keys=tuple(spec.joinKeys), domain=str(d.get("domain") or ""),
+            engine=self.engine, spark_remote=self.remote,
             team=str(team.get("name") or ""), owners=owners,
-            description=str(desc.get("purpose", "")) if isinstance(desc, dict) else "",
-            ledger=spec.ledger)
+            description=str(desc.get("purpose", "")) if isinstance(desc, dict) else "")
 
     def policy(self, props: Any) -> tuple[PrivacySpec, tuple] | None:
         found = _custom(props)
@@ -134,6 +138,7 @@ class _Builder:
             self.add(("schema",), "no tables", "add a `schema:` list with at least one table")
             return []
         files = self.data_files()
+        self.engine, self.remote, self.catalog = self.engine_servers()
         tables = []
         for ti, obj in enumerate(schema):
             if not isinstance(obj, dict):
@@ -156,14 +161,61 @@ class _Builder:
             match = files.get(physical) or files.get(tname)
             if match is None and len(schema) == 1 and len(files) == 1:
                 match = next(iter(files.values()))
-            if match is None:
+            source = f"{self.catalog}.{physical}" if match is None and self.catalog else None
+            if match is None and source is None:
                 self.add(("schema", ti), f"table `{tname}` has no data file",
                          f"add a server `{{type: local, format: parquet, path: ./{physical}"
                          ".parquet}`; the file's name must be the table's physicalName")
             tables.append(Table(tname, tuple(columns), physical,
                                 match[0] if match else None, match[1] if match else "parquet",
-                                str(obj.get("description") or "")))
+                                str(obj.get("description") or ""), source))
         return tables
+
+    def engine_servers(self) -> tuple[str | None, str | None, str | None]:
+        """(engine, Spark Connect URL, catalog.schema of Spark tables) the servers declare.
+
+        Any server may carry ``meshNbEngine`` (duckdb | spark) and ``meshNbSparkRemote``
+        in its customProperties; a non-local server with ``meshNbEngine: spark`` and a
+        ``schema`` (or ``database``) holds, under ``[catalog.]schema``, the tables that have
+        no local file.
+        """
+        from ..query.engines import ENGINE_KINDS  # local: the engines import this package
+
+        found: dict[str, str] = {}
+        catalog = None
+        for si, srv in enumerate(self.src.data.get("servers") or []):
+            if not isinstance(srv, dict):
+                continue
+            custom = _custom(srv.get("customProperties"))
+            for key, (ci, value) in custom.items():
+                at = ("servers", si, "customProperties", ci)
+                if key.startswith("meshNb") and key not in SERVER_PROPERTIES:
+                    self.add(at + ("property",), f"unknown mesh_nb server property `{key}`",
+                             f"use one of: {', '.join(SERVER_PROPERTIES)}")
+                    continue
+                if key == "meshNbEngine" and value not in ENGINE_KINDS:
+                    self.add(at + ("value",), f"unknown engine `{value}`",
+                             f"use one of: {', '.join(ENGINE_KINDS)}")
+                    continue
+                if key == "meshNbSparkRemote" and not str(value).startswith("sc://"):
+                    self.add(at + ("value",), "meshNbSparkRemote must be a Spark Connect URL",
+                             "write e.g. `sc://spark.example.org:15002`")
+                    continue
+                if key in SERVER_PROPERTIES and found.setdefault(key, str(value)) != str(value):
+                    self.add(at + ("value",), f"servers declare two different `{key}`",
+                             "declare it on one server only")
+            where = srv.get("schema") or srv.get("database")
+            if (custom.get("meshNbEngine", (0, None))[1] == "spark"
+                    and srv.get("type") != "local" and where):
+                catalog = ".".join(str(x) for x in (srv.get("catalog"), where) if x)
+        engine, remote = found.get("meshNbEngine"), found.get("meshNbSparkRemote")
+        if remote and engine == "duckdb":
+            si = next(i for i, srv in enumerate(self.src.data.get("servers") or [])
+                      if isinstance(srv, dict)
+                      and "meshNbSparkRemote" in _custom(srv.get("customProperties")))
+            self.add(("servers", si), "a Spark Connect URL with `meshNbEngine: duckdb`",
+                     "set `meshNbEngine: spark` or drop meshNbSparkRemote")
+        return engine, remote, catalog
 
     def data_files(self) -> dict[str, tuple[Path, str]]:
         """Local file servers by file stem: {stem: (absolute path, format)}."""
