@@ -118,7 +118,8 @@ class _Builder:
             join_keys=tuple(spec.joinKeys), domain=str(d.get("domain") or ""),
             engine=self.engine, spark_remote=self.remote,
             team=str(team.get("name") or ""), owners=owners,
-            description=str(desc.get("purpose", "")) if isinstance(desc, dict) else "")
+            description=str(desc.get("purpose", "")) if isinstance(desc, dict) else "",
+            ledger=spec.ledger)
 
     def policy(self, props: Any) -> tuple[PrivacySpec, tuple] | None:
         found = _custom(props)
