@@ -189,6 +189,184 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if args.strict and diff.widening else 0
 
 
+# -- mesh governance (mesh_nb.governance) ------------------------------------------------------
+
+def cmd_govern(args: argparse.Namespace) -> int:
+    """Check the mesh's governance.yaml on every product; exit 1 on an error-level violation."""
+    from .governance import dumps, evaluate, find_governance, to_html, to_text
+
+    mesh = open_mesh(args.mesh_dir)
+    if args.rules is None and find_governance(mesh.root) is None:
+        print(f"no governance.yaml at {mesh.root}: no mesh-wide rules to check "
+              "(see docs/governance.md)", file=sys.stderr)
+    report = evaluate(mesh, args.rules, product=args.product, data=not args.contract_only,
+                      ledger=not args.contract_only, sample_rows=args.sample_rows)
+    text = {"text": to_text, "json": dumps, "html": to_html}[args.format](report)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{args.format} report written to {args.out}: {len(report.errors)} error(s), "
+              f"{len(report.warnings)} warning(s)", file=sys.stderr)
+    else:
+        print(text)
+    return 0 if report.passed else 1
+
+
+def _govern_command(sub) -> None:
+    govern = sub.add_parser(
+        "govern", help="check the mesh-wide rules (governance.yaml) on every product",
+        epilog="Exit status: 0 when no error-level rule is broken, 1 when one is, 2 when the "
+               "mesh, a contract or governance.yaml cannot be read. See docs/governance.md.")
+    govern.add_argument("mesh_dir", metavar="MESH_DIR", help="the mesh folder")
+    govern.add_argument("--product", "-p", metavar="P", help="only this product")
+    govern.add_argument("--format", "-f", choices=("text", "html", "json"), default="text")
+    govern.add_argument("--out", "-o", metavar="FILE", help="write the report here")
+    govern.add_argument("--rules", metavar="FILE",
+                        help="governance file (default: MESH_DIR/governance.yaml)")
+    govern.add_argument("--contract-only", action="store_true",
+                        help="check contracts only: no data sample, no ledger (fast)")
+    govern.add_argument("--sample-rows", type=int, default=10_000, metavar="N",
+                        help="rows sampled per table for the PII scan (default 10000)")
+    govern.set_defaults(func=cmd_govern)
+
+
+# -- the owner's mesh server (mesh_nb.server) --------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the products under MESH_DIR to analysts holding tokens."""
+    from .server import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"mesh-nb: serving on {args.host}: plain HTTP — put a TLS reverse proxy in "
+              "front (docs/deploy.md)", file=sys.stderr)
+    serve(args.mesh_dir, args.host, args.port, log_file=args.log_file, max_body=args.max_body)
+    return 0
+
+
+def _server_db(mesh: str | None):
+    from .server.db import ServerDb
+
+    root = _mesh_root(mesh)
+    open_mesh(root)  # a mesh must be there: tokens of a folder without products are a typo
+    return ServerDb(root)
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    """Issue a token; the secret is printed once and stored only as a hash."""
+    from .server.tokens import TokenStore
+
+    tok, secret = TokenStore(_server_db(args.mesh)).issue(
+        args.name, tuple(args.purpose or ()), args.expires, args.rate)
+    print(secret)
+    print(f"token {tok.id} for `{tok.name}`: purposes "
+          f"{', '.join(tok.purposes) or 'any declared'}, expires {tok.expires or 'never'}, "
+          f"{tok.rate} requests/min — give the line above to the analyst once (it is not "
+          "stored)", file=sys.stderr)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from .server.tokens import TokenStore
+
+    tokens = TokenStore(_server_db(args.mesh)).list()
+    print(f"{'id':<13} {'name':<20} {'state':<8} {'expires':<26} {'rate':>5}  purposes")
+    for t in tokens:
+        print(f"{t.id:<13} {t.name:<20} {t.state:<8} {t.expires or '-':<26} {t.rate:>5}  "
+              f"{', '.join(t.purposes) or '(any)'}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from .server.tokens import TokenStore
+
+    for t in TokenStore(_server_db(args.mesh)).revoke(args.which):
+        print(f"revoked token {t.id} of `{t.name}`")
+    return 0
+
+
+def _approvals(mesh: str | None):
+    from .server.approvals import Approvals
+    from .server.db import ServerDb
+
+    m = open_mesh(_mesh_root(mesh))
+    return Approvals(ServerDb(m.root), m)
+
+
+def cmd_requests(args: argparse.Namespace) -> int:
+    """Purpose requests waiting for an approver (all of them with --all)."""
+    found = _approvals(args.mesh).of(status=None if args.all else "pending")
+    for r in found:
+        print(f"{r.id}  {r.created[:19]}  {r.status:<8} {r.analyst:<20} {r.purpose:<20} "
+              f"{','.join(r.products)}  reason: {r.reason}"
+              + (f"  ({r.decided_by}: {r.note})" if r.note else ""))
+    print(f"{len(found)} request(s)")
+    return 0
+
+
+def _decide(args: argparse.Namespace, approve: bool) -> int:
+    from .session import resolve_analyst
+
+    r = _approvals(args.mesh).decide(args.id, approve, args.approver or resolve_analyst(None),
+                                     getattr(args, "reason", None))
+    print(f"request {r.id} {r.status}: `{r.analyst}` for {r.purpose} on "
+          f"{', '.join(r.products)} (recorded in the ledger)")
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return _decide(args, True)
+
+
+def cmd_deny(args: argparse.Namespace) -> int:
+    return _decide(args, False)
+
+
+def _server_commands(sub) -> None:
+    from .server import DEFAULT_HOST, DEFAULT_PORT
+    from .server.wire import MAX_BODY
+
+    serve = sub.add_parser("serve", help="serve the products under MESH_DIR to token holders",
+                           epilog="Plain HTTP: behind a TLS reverse proxy in production "
+                                  "(docs/deploy.md). Needs pip install 'mesh_nb[server]'.")
+    serve.add_argument("mesh_dir", metavar="MESH_DIR")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument("--log-file", help="the access log (default: stderr); never holds a "
+                                          "data value")
+    serve.add_argument("--max-body", type=int, default=MAX_BODY,
+                       help=f"largest request body in bytes (default {MAX_BODY})")
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="analyst tokens of the mesh server")
+    tsub = token.add_subparsers(dest="token_command", required=True)
+    add = tsub.add_parser("add", help="issue a token (printed once; stored as a hash)")
+    add.add_argument("name", metavar="NAME", help="the analyst; their name in the ledger")
+    add.add_argument("--purpose", action="append", metavar="P",
+                     help="a purpose the token may bind (repeat; default: any declared)")
+    add.add_argument("--expires", help="a span (30d, 12h, 90m) or an ISO date/time")
+    add.add_argument("--rate", type=int, help="requests per minute (default 600)")
+    lst = tsub.add_parser("list", help="every token: id, name, state, expiry, purposes")
+    rev = tsub.add_parser("revoke", help="revoke a token by id, or every token of a name")
+    rev.add_argument("which", metavar="ID_OR_NAME")
+    for p, func in ((add, cmd_token_add), (lst, cmd_token_list), (rev, cmd_token_revoke)):
+        p.add_argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT or .)")
+        p.set_defaults(func=func)
+
+    reqs = sub.add_parser("requests", help="purpose requests waiting for approval")
+    reqs.add_argument("--all", action="store_true", help="decided ones too")
+    reqs.set_defaults(func=cmd_requests)
+    approve = sub.add_parser("approve", help="approve a purpose request")
+    deny = sub.add_parser("deny", help="deny a purpose request, saying why")
+    deny.add_argument("--reason", required=True, help="told to the analyst and kept in the ledger")
+    for p, func in ((approve, cmd_approve), (deny, cmd_deny)):
+        p.add_argument("id", metavar="ID")
+        p.set_defaults(func=func)
+    for p in (reqs, approve, deny):
+        p.add_argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT or .)")
+    for p in (approve, deny):
+        p.add_argument("--as", dest="approver", metavar="NAME",
+                       help="the approver as the contract names them (default: the OS user)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mesh-nb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -268,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--strict", action="store_true",
                       help="exit 1 when a change widens access or loosens a budget")
     diff.set_defaults(func=cmd_diff)
+    _govern_command(sub)
+    _server_commands(sub)
     return parser
 
 

@@ -137,11 +137,17 @@ def find_contracts(root: Path) -> list[Path]:
                   if not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def open_mesh(path: str | os.PathLike) -> Mesh:
+def open_mesh(path: str | os.PathLike, *, token: str | None = None) -> Mesh:
     """Open the data products under a folder (or the one product a folder holds).
 
     Raises :class:`ContractError` listing the problems of every malformed contract.
+    An ``http(s)://`` URL opens the owner's mesh server instead (a
+    :class:`~mesh_nb.remote.RemoteMesh`), with ``token`` or ``$MESH_TOKEN``.
     """
+    if isinstance(path, str) and path.startswith(("http://", "https://")):
+        from .remote import open_remote
+
+        return open_remote(path, token)
     root = Path(path).resolve()
     if not root.is_dir():
         raise MeshError(f"mesh folder {root} does not exist — create it or run "

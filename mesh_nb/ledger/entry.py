@@ -20,6 +20,8 @@ from typing import Any, Callable, Mapping, get_args, get_origin
 KINDS: tuple[str, ...] = (
     "session.bound", "session.ended", "query.released", "query.rejected", "pii.detected",
     "budget.exhausted",
+    # the owner's mesh server (mesh_nb.server): purposes that need an approver's approval
+    "purpose.requested", "purpose.approved", "purpose.denied",
 )
 
 #: The only keys ``details`` may hold, and their types. Values are names, counts, ids and
@@ -44,6 +46,8 @@ DETAIL_TYPES: Mapping[str, Any] = MappingProxyType({
     "remaining_epsilon": float,
     "cached": bool,
     "previous_session": str,
+    "request": str,               # a purpose request id (mesh_nb.server)
+    "approver": str,              # who approved or denied it, as the contract names them
 })
 
 GENESIS = "0" * 64

@@ -1,0 +1,322 @@
+"""The owner's mesh server: the data product as the point of access.
+
+:func:`create_app` serves the products under one folder. Analysts authenticate with a token
+(their identity; whatever name a client claims is refused if it differs), bind sessions to the
+purposes their token allows, and get back only what the purpose's access mode releases. Every
+query runs through the same in-process :class:`~mesh_nb.session.Session` as local mode, so
+the policy check, the budget reserved in the ledger and the ledger entries are the same code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from ..errors import BudgetExceeded, MeshError, PolicyViolation
+from ..mesh import Mesh, open_mesh
+from ..session import Session
+from . import wire
+from .approvals import Approvals, PurposeRequest
+from .db import ServerDb, iso
+from .limits import MAX_BODY, Guard, RateLimited, RateLimiter
+from .tokens import AuthError, Token, TokenStore
+
+log = logging.getLogger("mesh_nb.server")
+
+MAX_SESSIONS_PER_TOKEN = 32
+T = TypeVar("T")
+
+
+class ServerFault(MeshError):
+    """An unexpected error while serving: the analyst sees a reference, never its message."""
+
+
+@dataclass
+class Bound:
+    """A session the server holds for one token."""
+
+    session: Session
+    token_id: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class MeshServer:
+    """The server's state: the mesh, its token and request stores, the open sessions."""
+
+    mesh: Mesh
+    db: ServerDb
+    tokens: TokenStore
+    approvals: Approvals
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    sessions: dict[str, Bound] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def open_session(self, token: Token, session: Session) -> None:
+        """Keep ``session``; a token past :data:`MAX_SESSIONS_PER_TOKEN` loses its oldest."""
+        with self._lock:
+            self.sessions[session.id] = Bound(session, token.id)
+            mine = sorted((b for b in self.sessions.values() if b.token_id == token.id),
+                          key=lambda b: b.last)
+            stale = mine[:-MAX_SESSIONS_PER_TOKEN]
+            for b in stale:
+                del self.sessions[b.session.id]
+        for b in stale:
+            with b.lock:
+                b.session.end()
+
+    def bound(self, token: Token, session_id: str) -> Bound:
+        """The token's own session ``session_id`` (another token's is not found either)."""
+        with self._lock:
+            b = self.sessions.get(session_id)
+        if b is None or b.token_id != token.id:
+            raise MeshError(f"no open session {session_id} for this token — bind again")
+        b.last = time.monotonic()
+        return b
+
+    def close(self, token: Token, session_id: str) -> None:
+        b = self.bound(token, session_id)
+        with self._lock:
+            self.sessions.pop(session_id, None)
+        with b.lock:
+            b.session.end()
+
+    def shutdown(self) -> None:
+        """End every open session (``session.ended`` in the ledgers)."""
+        with self._lock:
+            bound, self.sessions = list(self.sessions.values()), {}
+        for b in bound:
+            with b.lock:
+                b.session.end()
+
+
+def _guarded(fn: Callable[[], T]) -> T:
+    """Run ``fn``; an error that is not a MeshError becomes a :class:`ServerFault`."""
+    try:
+        return fn()
+    except MeshError:
+        raise
+    except Exception as exc:
+        raise ServerFault(f"the query failed in the engine ({type(exc).__name__}) — check "
+                          "it with explain(), or tell the data owner") from None
+
+
+def _session_out(s: Session) -> wire.SessionOut:
+    return wire.SessionOut(id=s.id, products=list(s.product_names), purpose=s.purpose,
+                           analyst=s.analyst, access=s.access, started=iso(s.started),
+                           acknowledged=s.acknowledged)
+
+
+def _request_out(r: PurposeRequest) -> wire.PurposeRequestOut:
+    return wire.PurposeRequestOut(**{**dataclasses.asdict(r), "products": list(r.products)})
+
+
+def _error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
+    body = wire.ErrorOut(type=kind, message=message, **extra).model_dump(exclude_none=True)
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _note(request: Request, **items: str) -> None:
+    request.scope.setdefault("mesh_nb", {}).update(items)
+
+
+def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY) -> FastAPI:
+    """The ASGI app serving the products under ``mesh_dir`` (tokens: ``mesh-nb token``)."""
+    mesh = open_mesh(mesh_dir)
+    db = ServerDb(mesh.root)
+    srv = MeshServer(mesh, db, TokenStore(db), Approvals(db, mesh))
+    app = FastAPI(title="mesh_nb server", version="1", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.mesh_server = srv
+    app.add_middleware(Guard, max_body=max_body)
+    app.router.add_event_handler("shutdown", srv.shutdown)
+    _handlers(app)
+
+    def who(request: Request) -> Token:
+        header = request.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        token = srv.tokens.check(secret.strip() if scheme.lower() == "bearer" else None)
+        _note(request, token=token.name)
+        srv.limiter.take(token.id, token.rate)
+        return token
+
+    v1 = wire.API
+
+    @app.get(f"{v1}/health")
+    def health() -> dict:
+        return {"ok": True}
+
+    @app.get(f"{v1}/whoami", response_model=wire.WhoAmI)
+    def whoami(token: Token = Depends(who)) -> wire.WhoAmI:
+        return wire.WhoAmI(analyst=token.name, purposes=list(token.purposes),
+                           expires=token.expires)
+
+    @app.get(f"{v1}/products", response_model=list[wire.ContractOut])
+    def products(token: Token = Depends(who)) -> list[wire.ContractOut]:
+        return [wire.ContractOut(name=p.name, yaml=p.contract.path.read_text(encoding="utf-8"))
+                for p in srv.mesh.products.values()]
+
+    @app.post(f"{v1}/sessions", response_model=wire.SessionOut)
+    def bind(body: wire.BindRequest, token: Token = Depends(who)) -> wire.SessionOut:
+        if body.analyst is not None and body.analyst != token.name:
+            raise PolicyViolation("identity", f"this token is `{token.name}`'s; a session "
+                                  "cannot be bound for another analyst",
+                                  "leave analyst out: the token says who you are")
+        if not token.allows(body.purpose):
+            raise PolicyViolation(
+                "purpose-not-granted", f"the token of `{token.name}` is not issued for "
+                f"purpose `{body.purpose}` (it allows: {', '.join(token.purposes)})",
+                "bind a purpose the token allows, or ask the owner for a token for it")
+        names = [n.strip() for name in body.products for n in name.split(",") if n.strip()]
+        srv.approvals.check_bind(token.name, names, body.purpose)
+        session = _guarded(lambda: srv.mesh.bind(body.products, purpose=body.purpose,
+                                                 analyst=token.name,
+                                                 acknowledge=body.acknowledge))
+        srv.open_session(token, session)
+        return _session_out(session)
+
+    @app.delete(f"{v1}/sessions/{{sid}}", status_code=204)
+    def end(sid: str, token: Token = Depends(who)) -> Response:
+        srv.close(token, sid)
+        return Response(status_code=204)
+
+    def run(token: Token, sid: str, fn: Callable[[Session], T]) -> T:
+        b = srv.bound(token, sid)
+        with b.lock:
+            return _guarded(lambda: fn(b.session))
+
+    @app.get(f"{v1}/sessions/{{sid}}/budget", response_model=list[wire.BudgetOut])
+    def budget(sid: str, token: Token = Depends(who)) -> list:
+        return [wire.BudgetOut(**dataclasses.asdict(s))
+                for s in run(token, sid, lambda s: s.budgets())]
+
+    @app.post(f"{v1}/sessions/{{sid}}/query", response_model=wire.ReleaseOut)
+    def query(sid: str, body: wire.QueryRequest,
+              token: Token = Depends(who)) -> wire.ReleaseOut:
+        r = run(token, sid, lambda s: s.query(
+            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism))
+        return wire.ReleaseOut(
+            frame=wire.frame_to_wire(r.frame), epsilon=r.epsilon, delta=r.delta,
+            accuracy=wire.frame_to_wire(r.accuracy), sql=r.sql, purpose=r.purpose,
+            products=list(r.products), notes=list(r.notes), release_id=r.release_id,
+            cached=r.cached, remaining=dict(r.remaining))
+
+    @app.post(f"{v1}/sessions/{{sid}}/explain", response_model=wire.ExplanationOut)
+    def explain(sid: str, body: wire.QueryRequest,
+                token: Token = Depends(who)) -> wire.ExplanationOut:
+        e = run(token, sid, lambda s: s.explain(
+            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism))
+        return wire.ExplanationOut(sql=e.sql, plan=dataclasses.asdict(e.plan),
+                                   table=wire.frame_to_wire(e.table))
+
+    @app.post(f"{v1}/sessions/{{sid}}/rows", response_model=wire.RowReleaseOut)
+    def rows(sid: str, body: wire.RowsRequest,
+             token: Token = Depends(who)) -> wire.RowReleaseOut:
+        r = run(token, sid, lambda s: s.rows(body.sql))
+        return wire.RowReleaseOut(
+            frame=wire.frame_to_wire(r.frame), purpose=r.purpose, products=list(r.products),
+            tokenized=list(r.tokenized), generalized=list(r.generalized), sql=r.sql,
+            release_id=r.release_id)
+
+    @app.post(f"{v1}/sessions/{{sid}}/pii", status_code=204)
+    def pii(sid: str, body: wire.PiiReport,
+            token: Token = Depends(who)) -> Response:
+        def record(s: Session) -> None:
+            for p in s.products:
+                p.ledger.append("pii.detected", session=s.id, analyst=s.analyst,
+                                purpose=s.purpose, details=body.model_dump())
+        run(token, sid, record)
+        return Response(status_code=204)
+
+    @app.get(f"{v1}/products/{{name}}/entries", response_model=list[wire.EntryOut])
+    def entries(name: str, token: Token = Depends(who), kind: str | None = None,
+                purpose: str | None = None, session: str | None = None,
+                since: str | None = None) -> list[wire.EntryOut]:
+        """The token's own entries in one product's ledger (never another analyst's)."""
+        found = srv.mesh.product(name).ledger.entries(
+            kind=kind, purpose=purpose, analyst=token.name, session=session, since=since)
+        return [wire.EntryOut(body=e.body_json(), hash=e.hash, sig=e.sig) for e in found]
+
+    @app.post(f"{v1}/requests", response_model=wire.PurposeRequestOut)
+    def ask(body: wire.PurposeRequestBody, token: Token = Depends(who)) -> wire.PurposeRequestOut:
+        if not token.allows(body.purpose):
+            raise PolicyViolation("purpose-not-granted", f"the token of `{token.name}` is not "
+                                  f"issued for purpose `{body.purpose}`",
+                                  "ask the owner for a token for it")
+        return _request_out(srv.approvals.request(token.name, body.products, body.purpose,
+                                                  body.reason))
+
+    @app.get(f"{v1}/requests", response_model=list[wire.PurposeRequestOut])
+    def my_requests(token: Token = Depends(who)) -> list[wire.PurposeRequestOut]:
+        return [_request_out(r) for r in srv.approvals.of(token.name)]
+
+    @app.get(f"{v1}/requests/{{rid}}", response_model=wire.PurposeRequestOut)
+    def my_request(rid: str, token: Token = Depends(who)) -> wire.PurposeRequestOut:
+        r = srv.approvals.get(rid)
+        if r.analyst != token.name:
+            raise MeshError(f"no purpose request `{rid}` of yours")
+        return _request_out(r)
+
+    return app
+
+
+def _handlers(app: FastAPI) -> None:
+    """Errors as ``{"error": {...}}`` bodies the client turns back into the same exceptions."""
+
+    @app.exception_handler(AuthError)
+    async def auth(request: Request, exc: AuthError) -> JSONResponse:
+        response = _error(401, "auth", str(exc))
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(RateLimited)
+    async def rate(request: Request, exc: RateLimited) -> JSONResponse:
+        response = _error(429, "rate", str(exc))
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
+
+    @app.exception_handler(PolicyViolation)
+    async def policy(request: Request, exc: PolicyViolation) -> JSONResponse:
+        _note(request, rule=exc.rule)
+        return _error(403, "policy", str(exc), rule=exc.rule, what=exc.what, fix=exc.fix)
+
+    @app.exception_handler(BudgetExceeded)
+    async def budget(request: Request, exc: BudgetExceeded) -> JSONResponse:
+        _note(request, rule="budget-exceeded")
+        fields = {k: getattr(exc, k) for k in ("product", "purpose", "analyst", "requested",
+                                                "remaining", "requested_delta",
+                                                "remaining_delta")}
+        return _error(409, "budget", str(exc), budget=fields)
+
+    @app.exception_handler(ServerFault)
+    async def fault(request: Request, exc: ServerFault) -> JSONResponse:
+        _note(request, error="engine")
+        return _error(500, "internal", str(exc))
+
+    @app.exception_handler(MeshError)
+    async def mesh(request: Request, exc: MeshError) -> JSONResponse:
+        status = 404 if str(exc).startswith(("no open session", "no purpose request",
+                                             "no data product")) else 400
+        return _error(status, "mesh", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # loc and msg only: pydantic's error also carries the input, which may hold a value
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+                 for e in exc.errors()[:5]]
+        return _error(422, "request", "malformed request — " + "; ".join(parts))
+
+    @app.exception_handler(HTTPException)
+    async def http(request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, "request", str(exc.detail))

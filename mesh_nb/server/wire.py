@@ -1,0 +1,175 @@
+"""The wire format between the owner's mesh server and the analyst's client.
+
+Pydantic models for every request and response body, and the frame codec (Arrow IPC, base64)
+that carries released frames with their dtypes intact. Both sides import this module; it needs
+only pydantic and pyarrow, so the analyst's client never needs the server's stack.
+
+Only what the purpose's access mode allows is ever put in these models: released aggregates
+and their accuracy, or rows of allowed columns after pseudonymization. Error bodies carry
+rule ids, names and counts, never a data value.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+API = "/v1"
+MAX_BODY = 64 * 1024
+"""Largest request body the server takes (bytes)."""
+MAX_SQL = 20_000
+"""Longest query text the server takes (characters)."""
+NAME = r"^[A-Za-z0-9_.@+-]{1,128}$"
+
+
+def frame_to_wire(frame: pd.DataFrame) -> str:
+    """A DataFrame as base64 Arrow IPC (dtypes and column order kept)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
+
+
+def frame_from_wire(text: str) -> pd.DataFrame:
+    """The DataFrame :func:`frame_to_wire` encoded."""
+    with pa.ipc.open_stream(base64.b64decode(text)) as reader:
+        return reader.read_all().to_pandas()
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+class BindRequest(_Body):
+    products: list[str] = Field(min_length=1, max_length=32)
+    purpose: str = Field(min_length=1, max_length=128)
+    acknowledge: bool = False
+    analyst: str | None = Field(default=None, max_length=128,
+                                description="must equal the token's name when given")
+
+
+class QueryRequest(_Body):
+    sql: str = Field(min_length=1, max_length=MAX_SQL)
+    epsilon: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    delta: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    mechanism: Literal["laplace", "gaussian"] = "laplace"
+
+
+class RowsRequest(_Body):
+    sql: str = Field(min_length=1, max_length=MAX_SQL)
+
+
+class PiiReport(_Body):
+    """What the notebook's PII autoscan found in a frame: names and counts only."""
+
+    frame: str = Field(max_length=256)
+    columns: list[str] = Field(max_length=4096)
+    entity_types: dict[str, int]
+    rows: int = Field(ge=0)
+
+
+class PurposeRequestBody(_Body):
+    products: list[str] = Field(min_length=1, max_length=32)
+    purpose: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+# -- responses --------------------------------------------------------------------------------
+
+class ContractOut(_Body):
+    name: str
+    yaml: str
+
+
+class WhoAmI(_Body):
+    analyst: str
+    purposes: list[str]
+    expires: str | None
+
+
+class SessionOut(_Body):
+    id: str
+    products: list[str]
+    purpose: str
+    analyst: str
+    access: str
+    started: str
+    acknowledged: bool
+
+
+class BudgetOut(_Body):
+    product: str
+    purpose: str
+    analyst: str
+    scope: str | None
+    epsilon_total: float | None
+    epsilon_spent: float
+    delta_total: float | None
+    delta_spent: float
+
+
+class ReleaseOut(_Body):
+    frame: str
+    epsilon: float
+    delta: float
+    accuracy: str
+    sql: str
+    purpose: str
+    products: list[str]
+    notes: list[str]
+    release_id: str
+    cached: bool
+    remaining: dict[str, float | None]
+
+
+class RowReleaseOut(_Body):
+    frame: str
+    purpose: str
+    products: list[str]
+    tokenized: list[str]
+    generalized: list[str]
+    sql: str
+    release_id: str
+
+
+class ExplanationOut(_Body):
+    sql: str
+    plan: dict[str, Any]
+    table: str
+
+
+class EntryOut(_Body):
+    body: str
+    hash: str
+    sig: str
+
+
+class PurposeRequestOut(_Body):
+    id: str
+    analyst: str
+    products: list[str]
+    purpose: str
+    reason: str
+    status: Literal["pending", "approved", "denied"]
+    created: str
+    decided: str | None = None
+    decided_by: str | None = None
+    note: str | None = None
+
+
+class ErrorOut(_Body):
+    """``type``: policy | budget | mesh | auth | rate | request | internal."""
+
+    type: str
+    message: str
+    rule: str | None = None
+    what: str | None = None
+    fix: str | None = None
+    budget: dict[str, Any] | None = None
