@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from functools import wraps
+from html import escape
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -52,9 +53,13 @@ class MeshMagics(Magics):
         """The bound session, if any and not ended."""
         return self.session if self.session is not None and not self.session.ended else None
 
-    def open(self, path: str | None) -> Mesh:
-        """The mesh: --mesh PATH, else the one already open, else $MESH_NB_ROOT, else the demo."""
-        if path:
+    def open(self, path: str | None, server: str | None = None,
+             token: str | None = None) -> Mesh:
+        """The mesh: --server URL (token: --token or $MESH_TOKEN), --mesh PATH, else the one
+        already open, else $MESH_NB_ROOT (a folder or a server URL), else the demo."""
+        if server:
+            self.mesh = open_mesh(server, token=token)
+        elif path:
             self.mesh = open_mesh(path)
         elif self.mesh is None:
             root = os.environ.get("MESH_NB_ROOT")
@@ -80,12 +85,18 @@ class MeshMagics(Magics):
     @argument("--acknowledge", action="store_true",
               help="acknowledge a purpose that requires it")
     @argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT, else the demo mesh)")
+    @argument("--server", metavar="URL", help="the owner's mesh server instead of a folder")
+    @argument("--token", help="the server token (better: $MESH_TOKEN, kept out of the notebook)")
+    @argument("--request", metavar="REASON", help="ask the approvers for a purpose that needs "
+              "approval (server only); bind again once approved")
     @line_magic
     @_short_errors
     def mesh_bind(self, line: str):
         """Bind this notebook to a purpose; with no arguments, show a form."""
         args = parse_argstring(self.mesh_bind, line)
-        mesh = self.open(args.mesh)
+        mesh = self.open(args.mesh, args.server, args.token)
+        if args.request:
+            return self._request(mesh, args.products, args.purpose, args.request)
         if not args.products and not args.purpose:
             from .widgets.bind import BindForm
 
@@ -99,6 +110,18 @@ class MeshMagics(Magics):
         session = self.bind(mesh, args.products, args.purpose, args.analyst, args.acknowledge)
         display(status_view(session))
         return None
+
+    def _request(self, mesh: Mesh, products: str | None, purpose: str | None,
+                 reason: str) -> None:
+        """``%mesh_bind P --purpose X --request REASON``: a purpose request to the approvers."""
+        if not hasattr(mesh, "request"):
+            raise UsageError("approvals are the owner's server's: open it with --server URL")
+        if not products or not purpose:
+            raise UsageError("give both: %mesh_bind PRODUCT --purpose PURPOSE --request REASON")
+        req = mesh.request(products, purpose, reason)
+        display(HTML(f"<div class='mesh-nb-status'>purpose request <b>{req.id}</b> for "
+                     f"{escape(req.purpose)} is {req.status}; run %mesh_bind {escape(products)} "
+                     f"--purpose {escape(purpose)} once an approver approved it</div>"))
 
     @magic_arguments()
     @argument("--epsilon", "-e", type=float, help="the whole query's epsilon "
