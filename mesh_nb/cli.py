@@ -61,7 +61,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.init:
         root = write_demo(Path(args.init), seed=args.seed)
-        print(f"demo mesh written to {root}: customers/ and sales/")
+        print(f"demo mesh written to {root}: customers/, sales/, marketing/ and "
+              "governance.yaml")
         return 0
     from .demo_run import run_demo
 

@@ -4,6 +4,12 @@
 
     root/customers/datacontract.yaml   root/customers/accounts.parquet   (50,000 rows)
     root/sales/datacontract.yaml       root/sales/orders.parquet         (200,000 rows)
+    root/marketing/datacontract.yaml   root/marketing/leads.parquet      (400 rows)
+    root/governance.yaml               the mesh-wide rules (mesh-nb govern)
+
+``marketing`` is small and breaks the mesh's governance rules on purpose (an e-mail column
+classified public, a raw-rows purpose without approvers, an over-ceiling budget, a forbidden
+profiling purpose...), so the workshop can show what ``mesh-nb govern`` and binding catch.
 
 Everything is synthetic. Name pools come from Faker's bundled ``en_US`` locale data (with
 Faker's own frequency weights), but every value is drawn with a numpy ``Generator`` and every
@@ -46,12 +52,14 @@ import pyarrow.parquet as pq
 import yaml
 from faker.providers.person.en_US import Provider as _FakerPerson
 
-__all__ = ["write_demo", "contract_yaml", "ProductSpec", "Col", "CUSTOMERS", "SALES"]
+__all__ = ["write_demo", "contract_yaml", "ProductSpec", "Col", "CUSTOMERS", "SALES",
+           "MARKETING"]
 
 STR = np.dtypes.StringDType()
 
 N_ACCOUNTS = 50_000
 N_ORDERS = 200_000
+N_LEADS = 400
 MAX_HISTORY = 3  # most rows one customer has in customers.accounts
 
 # Fixed calendar so that ages and tenures do not depend on the day the demo runs.
@@ -414,6 +422,7 @@ class ProductSpec:
     policy: dict
     tags: tuple[str, ...] = ("mesh-nb-demo", "synthetic")
     retention_years: int = 3
+    support: tuple[dict, ...] = ()  # ODCS support channels (the product's contact)
 
     @property
     def file(self) -> str:
@@ -570,6 +579,9 @@ def contract_yaml(spec: ProductSpec) -> str:
         ("The privacy policy: the privacy unit, contribution bound and declared purposes.\n"
          "An analyst binds a session to exactly one purpose; everything else is refused.", policy),
     ]
+    if spec.support:
+        sections.append(("Who to contact about this product.",
+                         {"support": [_flow(s) for s in spec.support]}))
     parts = []
     for comment, section in sections:
         if comment:
@@ -621,6 +633,7 @@ CUSTOMERS = ProductSpec(
         {"username": "sam.steward@example.org", "name": "Sam Steward", "role": "data steward",
          "dateIn": "2024-03-01"},
     ),
+    support=({"channel": "email", "tool": "email", "url": f"mailto:{_CUSTOMERS_OWNER}"},),
     table="accounts",
     table_description="One row per subscription; a customer who came back has up to 3 rows.",
     columns=(
@@ -701,6 +714,7 @@ SALES = ProductSpec(
         {"username": "dan.steward@example.org", "name": "Dan Steward", "role": "data steward",
          "dateIn": "2024-02-12"},
     ),
+    support=({"channel": "email", "tool": "email", "url": f"mailto:{_SALES_OWNER}"},),
     table="orders",
     table_description="One row per order.",
     columns=(
@@ -749,15 +763,113 @@ SALES = ProductSpec(
 )
 
 
+# --------------------------------------------------------------------------------------------
+# marketing.leads: small, and breaks the mesh's governance rules on purpose
+# --------------------------------------------------------------------------------------------
+
+LEAD_SOURCES = ("web", "event", "referral", "partner")
+_MARKETING_OWNER = "mark.owner@example.org"
+
+
+def _leads(seed: int) -> dict[str, np.ndarray]:
+    """The columns of marketing.leads: one row per lead, names and addresses as in customers."""
+    rng = _rng(seed, "leads")
+    first, last = _people(seed + 1, N_LEADS)
+    region, _ = _regions_postcodes(seed + 1, N_LEADS)
+    return {
+        "lead_id": "L" + _digits(np.arange(1, N_LEADS + 1), 5),
+        "full_name": first + " " + last,
+        "email": _emails(seed + 1, first, last),
+        "region": region,
+        "source": _pick(rng, LEAD_SOURCES, (0.5, 0.2, 0.2, 0.1), N_LEADS).astype(STR),
+        "score": rng.integers(0, 101, size=N_LEADS),
+        "signup_date": _date_offsets(*ORDER_RANGE, rng.random(N_LEADS)),
+        "converted": rng.random(N_LEADS) < 0.18,
+    }
+
+
+MARKETING = ProductSpec(
+    name="marketing",
+    id="mesh-nb-demo-marketing",
+    domain="marketing",
+    description={
+        "purpose": "Leads collected by the marketing domain (synthetic demo data). This "
+                   "contract breaks the mesh's governance rules on purpose: run "
+                   "`mesh-nb govern` on the demo mesh.",
+        "usage": _USAGE,
+    },
+    team="marketing-ops",
+    members=({"username": _MARKETING_OWNER, "name": "Mark Owner", "role": "owner",
+              "dateIn": "2025-02-01"},),
+    support=({"channel": "email", "tool": "email", "url": f"mailto:{_MARKETING_OWNER}"},),
+    table="leads",
+    table_description="One row per lead.",
+    retention_years=10,  # governance: above the mesh's 5-year retention limit
+    columns=(
+        Col("lead_id", "string", "direct-identifier", required=True, pii=True,
+            description="The lead; the privacy unit."),
+        Col("full_name", "string", "direct-identifier", pii=True, entity="PERSON",
+            description="Given and family name."),
+        # governance: an e-mail column declared public, with no PII entity
+        Col("email", "string", "public", description="Where the newsletter goes."),
+        Col("region", "string", "public", categories=REGIONS, description="Sales region."),
+        Col("source", "string", "public", categories=LEAD_SOURCES,
+            description="Where the lead came from."),
+        Col("score", "integer", "public", bounds=(0, 100), description="Lead score."),
+        Col("signup_date", "date", "public", description="Day the lead signed up."),
+        Col("converted", "boolean", "public", description="The lead became a customer."),
+    ),
+    policy={
+        "policyVersion": 1,
+        "privacyUnit": "lead_id",
+        "maxContributions": 1,
+        "purposes": {
+            "region-counts": {
+                "description": "Leads per region and source; differentially private counts.",
+                "legalBasis": "GDPR Art. 6(1)(f) -- legitimate interests (direct marketing)",
+                "access": "dp-aggregate",
+                "allowedColumns": ["region", "source", "converted"],
+                "budget": {"epsilon": 1.0, "delta": 1.0e-6, "scope": "per-analyst",
+                           "period": "P30D"},
+            },
+            "campaign-stats": {  # governance: 10 per week is far above 3 per 30 days
+                "description": "Campaign conversion by score; differentially private.",
+                "legalBasis": "GDPR Art. 6(1)(f) -- legitimate interests (direct marketing)",
+                "access": "dp-aggregate",
+                "allowedColumns": ["region", "source", "score", "converted"],
+                "budget": {"epsilon": 10.0, "delta": 1.0e-6, "scope": "per-analyst",
+                           "period": "P7D"},
+            },
+            "lead-export": {  # governance: raw rows, no approvers, no legal basis
+                "description": "Export leads to the e-mail campaign tool.",
+                "access": "raw-rows",
+                "allowedColumns": ["lead_id", "full_name", "email", "region"],
+            },
+            "ad-profiling": {  # governance: profiling is forbidden in marketing; email in DP
+                "description": "Profiles of leads for ad targeting.",
+                "legalBasis": "GDPR Art. 6(1)(a) -- consent",
+                "access": "dp-aggregate",
+                "allowedColumns": ["email", "region", "score"],
+                "budget": {"epsilon": 1.0, "delta": 1.0e-6, "scope": "per-analyst",
+                           "period": "P30D"},
+            },
+        },
+    },
+)
+
+GOVERNANCE_TEMPLATE = Path(__file__).parent / "governance" / "demo-governance.yaml"
+
+
 def write_demo(root: str | Path, seed: int = 7, *, progress: bool = False) -> Path:
-    """Write the demo products ``customers`` and ``sales`` under ``root``; returns ``root``.
+    """Write the demo products ``customers``, ``sales`` and ``marketing`` and the mesh's
+    ``governance.yaml`` under ``root``; returns ``root``.
 
     Same seed, same data and same YAML. Takes well under a second.
     """
     from tqdm.auto import tqdm
 
     root = Path(root)
-    with tqdm(total=4, desc="mesh_nb demo", disable=not progress) as bar:
+    with tqdm(total=5, desc="mesh_nb demo", disable=not progress) as bar:
         accounts = _accounts(seed)
         bar.update()
         _write_product(root, CUSTOMERS, accounts)
@@ -765,6 +877,10 @@ def write_demo(root: str | Path, seed: int = 7, *, progress: bool = False) -> Pa
         orders = _orders(seed, np.unique(accounts["customer_id"]))
         bar.update()
         _write_product(root, SALES, orders)
+        bar.update()
+        _write_product(root, MARKETING, _leads(seed))
+        (root / "governance.yaml").write_text(GOVERNANCE_TEMPLATE.read_text(encoding="utf-8"),
+                                              encoding="utf-8")
         bar.update()
     return root
 

@@ -88,7 +88,9 @@ class Mesh:
         """Bind a session to ``purpose`` over one product or several.
 
         Every product must declare the purpose; purposes that require acknowledgement need
-        ``acknowledge=True``. Records ``session.bound`` in each product's ledger.
+        ``acknowledge=True``; a purpose whose contract breaks an error-level rule of the
+        mesh's ``governance.yaml`` is refused (``session.refused`` in the ledger). Records
+        ``session.bound`` in each product's ledger.
 
         ``engine`` (``"duckdb"`` or ``"spark"``) and ``spark_remote`` (a Spark Connect URL,
         ``sc://host:port``) override what the contracts' servers choose; the default engine
@@ -124,6 +126,10 @@ class Mesh:
                 "mixed-access", f"purpose `{purpose}` grants different access modes across "
                 f"{', '.join(p.name for p in bound)} ({', '.join(sorted(access))})",
                 "bind the products in separate sessions")
+        # the mesh's governance.yaml: error-level rules of the contracts refuse the bind
+        from .governance import check_bind
+
+        check_bind(bound, purpose, self.root, analyst=resolve_analyst(analyst))
         return Session.start(self, tuple(bound), purpose, resolve_analyst(analyst),
                              acknowledged=acknowledge,
                              options=EngineOptions.checked(engine, spark_remote))

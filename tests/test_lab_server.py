@@ -191,7 +191,7 @@ def test_products_and_purposes(world) -> None:
     status, body = world["server"].get("/mesh-nb/api/products")
     assert status == 200 and body["configured"] is True
     names = [p["name"] for p in body["products"]]
-    assert names == ["customers", "keyless", "linked", "sales"]  # not escape, not evil
+    assert names == ["customers", "keyless", "linked", "marketing", "sales"]  # not escape, not evil
     customers = body["products"][0]
     assert customers["ledger"] is True and customers["folder"] == "customers"
     purposes = {p["name"]: p for p in customers["purposes"]}

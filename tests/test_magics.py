@@ -119,7 +119,7 @@ def test_cli_demo_init(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "d" / "sales" / "orders.parquet").exists()
     check = cli("check", str(tmp_path / "d"))
-    assert check.returncode == 0 and check.stdout.count(": ok") == 2
+    assert check.returncode == 0 and check.stdout.count(": ok") == 3
 
 
 QUERY = "SELECT plan, COUNT(*) AS n, AVG(monthly_spend) AS spend FROM customers.accounts GROUP BY plan"

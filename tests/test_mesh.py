@@ -11,9 +11,9 @@ from mesh_nb import ContractError, MeshError, PolicyViolation
 from mesh_nb.session import resolve_analyst
 
 
-def test_open_mesh_finds_both_products(demo_dir: Path) -> None:
+def test_open_mesh_finds_every_product(demo_dir: Path) -> None:
     m = mesh_nb.open_mesh(demo_dir)
-    assert sorted(m.products) == ["customers", "sales"]
+    assert sorted(m.products) == ["customers", "marketing", "sales"]
     accounts = m.product("customers").contract.table("accounts")
     assert accounts.column("monthly_spend").bounds == (0.0, 500.0)
     assert m.product("customers").contract.team != m.product("sales").contract.team
@@ -21,7 +21,7 @@ def test_open_mesh_finds_both_products(demo_dir: Path) -> None:
 
 def test_unknown_product_lists_the_known_ones(demo_dir: Path) -> None:
     m = mesh_nb.open_mesh(demo_dir)
-    with pytest.raises(MeshError, match=r"no data product `crm`.*customers, sales"):
+    with pytest.raises(MeshError, match=r"no data product `crm`.*customers, marketing, sales"):
         m.bind("crm", purpose="churn-analysis")
 
 
@@ -128,5 +128,5 @@ def test_open_mesh_errors(tmp_path: Path) -> None:
 def test_demo_mesh_reuses_existing_folder(demo_dir: Path) -> None:
     before = (demo_dir / "customers" / "accounts.parquet").stat().st_mtime_ns
     m = mesh_nb.demo_mesh(demo_dir)
-    assert sorted(m.products) == ["customers", "sales"]
+    assert sorted(m.products) == ["customers", "marketing", "sales"]
     assert (demo_dir / "customers" / "accounts.parquet").stat().st_mtime_ns == before

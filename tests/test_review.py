@@ -198,8 +198,8 @@ def test_report_since_limits_the_period(mesh) -> None:
 
 def test_report_over_a_whole_mesh_has_one_verify_row_per_product(mesh) -> None:
     report = usage_report(mesh)
-    assert report.products == ["customers", "sales"]
-    assert list(report.tables["verify"]["product"]) == ["customers", "sales"]
+    assert report.products == ["customers", "marketing", "sales"]
+    assert list(report.tables["verify"]["product"]) == ["customers", "marketing", "sales"]
     sales = report.tables["usage"]
     assert set(sales[sales["product"] == "sales"]["analyst"]) == {"carol"}
 

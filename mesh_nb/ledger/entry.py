@@ -22,6 +22,8 @@ KINDS: tuple[str, ...] = (
     "budget.exhausted",
     # the owner's mesh server (mesh_nb.server): purposes that need an approver's approval
     "purpose.requested", "purpose.approved", "purpose.denied",
+    # mesh governance (mesh_nb.governance): a bind refused by an error-level mesh-wide rule
+    "session.refused",
 )
 
 #: The only keys ``details`` may hold, and their types. Values are names, counts, ids and
