@@ -34,6 +34,8 @@ from .tokens import AuthError, Token, TokenStore
 log = logging.getLogger("mesh_nb.server")
 
 MAX_SESSIONS_PER_TOKEN = 32
+IDLE_SECONDS = 8 * 3600
+"""A session unused this long is ended when anyone next binds."""
 T = TypeVar("T")
 
 
@@ -64,12 +66,15 @@ class MeshServer:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open_session(self, token: Token, session: Session) -> None:
-        """Keep ``session``; a token past :data:`MAX_SESSIONS_PER_TOKEN` loses its oldest."""
+        """Keep ``session``; a token past :data:`MAX_SESSIONS_PER_TOKEN` loses its oldest, and
+        sessions idle for :data:`IDLE_SECONDS` end."""
+        now = time.monotonic()
         with self._lock:
             self.sessions[session.id] = Bound(session, token.id)
             mine = sorted((b for b in self.sessions.values() if b.token_id == token.id),
                           key=lambda b: b.last)
-            stale = mine[:-MAX_SESSIONS_PER_TOKEN]
+            idle = [b for b in self.sessions.values() if now - b.last > IDLE_SECONDS]
+            stale = list({id(b): b for b in mine[:-MAX_SESSIONS_PER_TOKEN] + idle}.values())
             for b in stale:
                 del self.sessions[b.session.id]
         for b in stale:
