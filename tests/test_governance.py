@@ -465,6 +465,9 @@ def test_bind_refuses_a_purpose_breaking_an_error_rule(demo_dir: Path) -> None:
         m.bind("marketing", purpose="ad-profiling", analyst="alice")
     with m.bind("marketing", purpose="region-counts", analyst="alice") as s:  # compliant
         assert s.purpose == "region-counts"
+    alone = mesh_nb.open_mesh(demo_dir / "marketing")  # a product folder: the parent's rules
+    with pytest.raises(PolicyViolation, match="governance:budget-ceiling"):
+        alone.bind("marketing", purpose="campaign-stats", analyst="alice")
     # the owner fixes the contract: the cached verdict follows the file
     file = demo_dir / "marketing" / "datacontract.yaml"
     file.write_text(file.read_text().replace(
@@ -553,3 +556,14 @@ def test_govern_reports_a_malformed_governance_file(demo_dir: Path, capsys) -> N
     assert main(["govern", str(demo_dir)]) == 2
     err = capsys.readouterr().err
     assert "governance.yaml:4: rules[0].kind: unknown rule kind `nope`" in err
+
+
+def test_rules_can_be_scoped_and_switched_off(mesh_root: Path) -> None:
+    write_rules(mesh_root, rule("retention-limit", "{max: P1Y}", id="short"))
+    assert [v.rule for v in violations(mesh_root, data=False)] == ["short"]
+    text = (mesh_root / "governance.yaml").read_text()
+    (mesh_root / "governance.yaml").write_text(text + '    products: ["sales*"]\n')
+    report = evaluate(mesh_nb.open_mesh(mesh_root), data=False)
+    assert report.violations == [] and report.products[0].checked == []
+    (mesh_root / "governance.yaml").write_text(text + "    enabled: false\n")
+    assert violations(mesh_root, data=False) == []

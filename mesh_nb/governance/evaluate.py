@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from ..contract.yamlsource import read_yaml
+from ..contract.yamlsource import dotted, read_yaml
 from ..errors import ContractError, PolicyViolation
 from .context import SAMPLE_ROWS, ProductContext
 from .load import Governance, find_governance, load_governance
@@ -71,8 +71,6 @@ def _context(product: "Product", *, data: bool, ledger: bool, sample_rows: int,
 
 
 def _violation(ctx: ProductContext, rule: Rule, f: Finding) -> Violation:
-    from ..contract.yamlsource import dotted
-
     return Violation(ctx.name, rule.id, rule.kind, rule.severity, f.message, f.fix,
                      str(ctx.contract.path), ctx.line(f.at) if f.at else None,
                      dotted(f.at) if f.at else "(product)", f.purpose, f.table, f.column)

@@ -18,6 +18,7 @@ The entry point's name is the kind's name in ``governance.yaml``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal
 
@@ -63,8 +64,6 @@ class Rule:
 
     def applies_to(self, product: str) -> bool:
         """True when the rule covers ``product`` (its ``products:`` patterns, if any)."""
-        from fnmatch import fnmatchcase
-
         return not self.products or any(fnmatchcase(product, p) for p in self.products)
 
 
