@@ -46,8 +46,9 @@ class Where:
 class Rows(Protocol):
     """The rows of one ledger inside one transaction (see :class:`LedgerStore`)."""
 
-    def head(self) -> tuple[int, str] | None:
-        """(seq, hash) of the last entry, or None for an empty ledger."""
+    def tail(self, from_seq: int, limit: int = 64) -> list[tuple[int, str]]:
+        """(seq, hash) of the newest entries with ``seq >= from_seq``, newest first, at most
+        ``limit`` of them."""
 
     def hash_at(self, seq: int) -> str | None:
         """The stored hash of entry ``seq``, or None if there is no such row."""

@@ -80,10 +80,10 @@ class _Rows:
             conds.append(c.ts >= where.since)
         return and_(True, *conds)
 
-    def head(self) -> tuple[int, str] | None:
-        row = self.conn.execute(select(self.t.c.seq, self.t.c.hash)
-                                .order_by(self.t.c.seq.desc()).limit(1)).first()
-        return (row[0], row[1]) if row else None
+    def tail(self, from_seq: int, limit: int = 64) -> list[tuple[int, str]]:
+        c = self.t.c
+        return [(seq, digest) for seq, digest in self.conn.execute(
+            select(c.seq, c.hash).where(c.seq >= from_seq).order_by(c.seq.desc()).limit(limit))]
 
     def hash_at(self, seq: int) -> str | None:
         return self.conn.execute(select(self.t.c.hash).where(self.t.c.seq == seq)).scalar()

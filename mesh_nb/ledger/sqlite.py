@@ -59,9 +59,9 @@ class _Rows:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def head(self) -> tuple[int, str] | None:
-        return self.conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1"
-                                 ).fetchone()
+    def tail(self, from_seq: int, limit: int = 64) -> list[tuple[int, str]]:
+        return self.conn.execute("SELECT seq, hash FROM entries WHERE seq >= ? "
+                                 "ORDER BY seq DESC LIMIT ?", (from_seq, limit)).fetchall()
 
     def hash_at(self, seq: int) -> str | None:
         row = self.conn.execute("SELECT hash FROM entries WHERE seq = ?", (seq,)).fetchone()
