@@ -525,6 +525,7 @@ def test_govern_cli_on_the_demo_mesh(demo_dir: Path, capsys, tmp_path: Path) -> 
     assert main(["govern", str(demo_dir), "-f", "html", "-o", str(out_file)]) == 1
     page = out_file.read_text()
     assert page.startswith("<!DOCTYPE html>") and 'id="mesh-nb-governance-violations"' in page
+    assert 'id="mesh-nb-governance-products"' in page and "customers/datacontract.yaml" in page
     assert "marketing/datacontract.yaml:" in page and "<script" not in page
 
 

@@ -136,6 +136,31 @@ def _violations_table(report: "GovernanceReport") -> str:
     return gt.as_raw_html()
 
 
+def _products_table(report: "GovernanceReport") -> str:
+    import pandas as pd
+    from great_tables import GT, loc, style
+
+    rows = []
+    for p in report.products:
+        mine = [v for v in report.violations if v.product == p.name]
+        errors = sum(v.severity == "error" for v in mine)
+        rows.append({"product": p.name, "contract": relative(report, p.contract),
+                     "status": "fails" if errors else "passes", "errors": errors,
+                     "warnings": len(mine) - errors, "checked": len(p.checked),
+                     "skipped": len(p.skipped), "notes": "; ".join(p.notes)})
+    df = pd.DataFrame(rows)
+    failing = [int(i) for i in df.index[df["errors"] > 0]]
+    gt = (GT(df, id="mesh-nb-governance-products")
+          .tab_header(title="Products", subtitle="fails: at least one error-level rule is broken")
+          .cols_label(product="Product", contract="Contract", status="Status", errors="Errors",
+                      warnings="Warnings", checked="Rules checked", skipped="Rules skipped",
+                      notes="Notes"))
+    if failing:
+        gt = gt.tab_style(style=[style.fill(color="#fdecea"), style.text(weight="bold")],
+                          locations=loc.body(columns="status", rows=failing))
+    return gt.as_raw_html()
+
+
 def _rules_table(report: "GovernanceReport") -> str:
     import pandas as pd
     from great_tables import GT
@@ -170,6 +195,8 @@ def to_html(report: "GovernanceReport") -> str:
         out.append(f'<p id="mesh-nb-governance-status"><span class="{cls}">{word}</span>: '
                    f"{len(report.errors)} error(s), {len(report.warnings)} warning(s) on "
                    f"{len(report.products)} product(s).</p>")
+        out.append("<h2>Products</h2>")
+        out.append(_products_table(report))
         out.append("<h2>Violations</h2>")
         out.append(_violations_table(report))
         out.append("<h2>Rules</h2>")
