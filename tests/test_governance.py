@@ -409,6 +409,7 @@ def check(rule, ctx):
                               ctx.purpose_path(name, "description"), purpose=name)
 
 KIND = RuleKind("no-words", check, Params, description="purpose descriptions avoid words")
+NOT_A_KIND = 42
 '''
 
 
@@ -424,7 +425,9 @@ def plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                                    "Version: 1.0\n")
     (info / "entry_points.txt").write_text("[mesh_nb.governance_rules]\n"
                                            "no-words = acme_governance:KIND\n"
-                                           "broken = acme_missing_module:KIND\n")
+                                           "broken = acme_missing_module:KIND\n"
+                                           "not-a-kind = acme_governance:NOT_A_KIND\n"
+                                           "retention-limit = acme_governance:KIND\n")
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("acme_governance", None)
@@ -443,6 +446,13 @@ def test_plugin_rule_kind_from_an_entry_point(mesh_root: Path, plugin_path: Path
     write_rules(mesh_root, rule("broken"))
     (p,) = check_governance(mesh_root / "governance.yaml")[1]
     assert p.line == 4 and "plugin `acme_missing_module:KIND` failed to load" in p.what
+    write_rules(mesh_root, rule("not-a-kind"))
+    (p,) = check_governance(mesh_root / "governance.yaml")[1]
+    assert "is a int, not a mesh_nb.governance.RuleKind" in p.what
+    # a plugin claiming a built-in kind's name does not replace the built-in
+    write_rules(mesh_root, rule("retention-limit", "{max: P1Y}"))
+    (v,) = violations(mesh_root, data=False)
+    assert v.kind == "retention-limit" and "exceeds the limit P1Y" in v.message
 
 
 def test_without_the_plugin_its_kind_is_unknown(mesh_root: Path) -> None:

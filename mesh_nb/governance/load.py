@@ -195,11 +195,11 @@ class _Checker:
                      f"add `kind:`, one of: {', '.join(sorted(self.kinds))}")
             return None, None
         name = str(name)
-        if name in self.broken:
+        kind = self.kinds.get(name)  # a built-in wins over a plugin claiming its name
+        if kind is None and name in self.broken:
             self.add(at + ("kind",), f"rule kind `{name}` cannot be used: {self.broken[name]}",
                      "fix or reinstall the plugin, or remove the rule")
             return None, None
-        kind = self.kinds.get(name)
         if kind is None:
             close = _close(name, sorted(self.kinds))
             self.add(at + ("kind",), f"unknown rule kind `{name}`",

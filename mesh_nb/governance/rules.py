@@ -153,7 +153,8 @@ def plugin_kinds() -> tuple[dict[str, RuleKind], dict[str, str]]:
     """Kinds registered through the ``mesh_nb.governance_rules`` entry points.
 
     Returns ``(kinds, broken)``: ``broken`` maps an entry point's name to why it could not be
-    used (import error, not a RuleKind, a name that clashes with a built-in kind).
+    used (import error, not a RuleKind, a name that clashes with a built-in kind — the built-in
+    is used then).
     """
     kinds: dict[str, RuleKind] = {}
     broken: dict[str, str] = {}
