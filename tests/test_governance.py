@@ -487,6 +487,12 @@ def test_bind_refuses_a_purpose_breaking_an_error_rule(demo_dir: Path) -> None:
         assert s.purpose == "campaign-stats"
 
 
+def test_bind_fails_closed_on_a_malformed_governance_file(demo_dir: Path) -> None:
+    (demo_dir / "governance.yaml").write_text("governanceVersion: 2\nrules: []\n")
+    with pytest.raises(GovernanceError, match="governanceVersion must be 1"):
+        mesh_nb.open_mesh(demo_dir).bind("customers", "churn-analysis", "alice")
+
+
 def test_bind_without_governance_behaves_as_before(demo_dir: Path) -> None:
     (demo_dir / "governance.yaml").unlink()
     with mesh_nb.open_mesh(demo_dir).bind("marketing", "campaign-stats", "alice") as s:
