@@ -24,8 +24,15 @@ from mesh_nb import PolicyViolation
 from mesh_nb.cli import main
 from mesh_nb.contract import Budget
 from mesh_nb.demo import MARKETING, contract_yaml
-from mesh_nb.governance import (GovernanceError, Violation, check_governance, evaluate,
-                                schema, to_html, to_json)
+from mesh_nb.governance import (
+    GovernanceError,
+    Violation,
+    check_governance,
+    evaluate,
+    schema,
+    to_html,
+    to_json,
+)
 
 CONTACT = ({"channel": "email", "url": "mailto:mark.owner@example.org"},)
 OK_PURPOSES = {
@@ -251,8 +258,10 @@ def test_access_requirements(mesh_root, leads_frame) -> None:
     assert violations(mesh_root, data=False) == []
     purposes = {**OK_PURPOSES, "export": {"description": "Export.", "legalBasis": "consent",
                                           "access": "raw-rows", "allowedColumns": ["region"]}}
-    no_sla = lambda text: text.replace("slaProperties:\n- {property: retention, value: 3, "  # noqa
-                                       "unit: y}\n", "")
+
+    def no_sla(text: str) -> str:
+        return text.replace("slaProperties:\n- {property: retention, value: 3, unit: y}\n", "")
+
     file = write_product(mesh_root, replace(GOOD, policy={**GOOD.policy, "purposes": purposes}),
                          leads_frame, edit=no_sla)
     assert "slaProperties" not in file.read_text()

@@ -340,12 +340,12 @@ class AccessParams(Params):
 
 
 _REQUIRE_FIX = {
-    "approvers": ("approvers", "name who approved it: `approvers: [owner@example.org]`"),
-    "retention": (None, "add a retention SLA: `slaProperties: [{property: retention, value: 1, "
-                        "unit: y}]`"),
-    "acknowledgement": ("requiresAcknowledgement", "add `requiresAcknowledgement: true`"),
-    "legalBasis": ("legalBasis", "add `legalBasis:`"),
-    "budget": ("budget", "add `budget: {epsilon: .., delta: .., scope: per-analyst}`"),
+    "approvers": "name who approved it: `approvers: [owner@example.org]`",
+    "retention": "add a retention SLA: `slaProperties: [{property: retention, value: 1, "
+                 "unit: y}]`",
+    "acknowledgement": "add `requiresAcknowledgement: true`",
+    "legalBasis": "add `legalBasis:`",
+    "budget": "add `budget: {epsilon: .., delta: .., scope: per-analyst}`",
 }
 
 
@@ -371,10 +371,9 @@ def check_access_requirements(rule: Rule, ctx: ProductContext) -> Iterator[Findi
             continue
         for req in p.require.get(purpose.access, []):
             if not _meets(ctx, purpose, req):
-                _, fix = _REQUIRE_FIX[req]
                 what = "a retention SLA on the product" if req == "retention" else f"`{req}`"
-                yield Finding(f"{purpose.access} purpose `{pname}` needs {what}", fix, at,
-                              purpose=pname)
+                yield Finding(f"{purpose.access} purpose `{pname}` needs {what}",
+                              _REQUIRE_FIX[req], at, purpose=pname)
 
 
 # -- forbidden-purposes ---------------------------------------------------------------------

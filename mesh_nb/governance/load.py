@@ -29,9 +29,9 @@ from typing import Any
 
 import pydantic
 
+from ..contract.yamlsource import FieldPath, YamlSource, read_yaml
 from ..errors import Problem
 from .rules import SEVERITIES, GovernanceError, Rule, RuleKind, registry
-from ..contract.yamlsource import FieldPath, YamlSource, read_yaml
 
 GOVERNANCE_FILE = "governance.yaml"
 GOVERNANCE_VERSION = 1
