@@ -24,15 +24,8 @@ from mesh_nb import PolicyViolation
 from mesh_nb.cli import main
 from mesh_nb.contract import Budget
 from mesh_nb.demo import MARKETING, contract_yaml
-from mesh_nb.governance import (
-    GovernanceError,
-    Violation,
-    check_governance,
-    evaluate,
-    schema,
-    to_html,
-    to_json,
-)
+from mesh_nb.governance import (GovernanceError, Violation, check_governance, evaluate, schema,
+                                to_html, to_json)
 
 CONTACT = ({"channel": "email", "url": "mailto:mark.owner@example.org"},)
 OK_PURPOSES = {

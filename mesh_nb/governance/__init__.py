@@ -15,23 +15,11 @@ Plugins add rule kinds through the ``mesh_nb.governance_rules`` entry-point grou
 
 from .context import SAMPLE_ROWS, ProductContext
 from .evaluate import GovernanceReport, check_bind, evaluate, evaluate_product
-from .load import (
-                    GOVERNANCE_FILE,
-                    Governance,
-                    check_governance,
-                    find_governance,
-                    load_governance,
-)
+from .load import (GOVERNANCE_FILE, Governance, check_governance, find_governance,
+                   load_governance)
 from .report import dumps, schema, to_html, to_json, to_text
-from .rules import (
-                    ENTRY_POINT_GROUP,
-                    Finding,
-                    GovernanceError,
-                    Rule,
-                    RuleKind,
-                    Violation,
-                    registry,
-)
+from .rules import (ENTRY_POINT_GROUP, Finding, GovernanceError, Rule, RuleKind, Violation,
+                    registry)
 
 __all__ = ["ENTRY_POINT_GROUP", "GOVERNANCE_FILE", "SAMPLE_ROWS", "Finding", "Governance",
            "GovernanceError", "GovernanceReport", "ProductContext", "Rule", "RuleKind",
