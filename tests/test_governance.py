@@ -501,6 +501,18 @@ def test_bind_without_governance_behaves_as_before(demo_dir: Path) -> None:
         assert s.purpose == "campaign-stats"
 
 
+def test_a_column_violation_refuses_only_the_purposes_allowing_it(mesh_root, leads_frame):
+    write_rules(mesh_root, rule("classification-floor"))
+    cols = tuple(replace(c, classification="public") if c.name == "email" else c
+                 for c in GOOD.columns)
+    write_product(mesh_root, replace(GOOD, columns=cols), leads_frame)
+    m = mesh_nb.open_mesh(mesh_root)
+    with pytest.raises(PolicyViolation, match=r"governance:r1.*`leads.email` declares"):
+        m.bind("leads", "lead-review", "alice", acknowledge=True)  # allows email
+    with m.bind("leads", "region-counts", "alice") as s:  # does not
+        assert s.purpose == "region-counts"
+
+
 def test_warnings_do_not_refuse(mesh_root: Path, leads_frame) -> None:
     write_rules(mesh_root, rule("retention-limit", "{max: P1Y}", severity="warning"))
     m = mesh_nb.open_mesh(mesh_root)

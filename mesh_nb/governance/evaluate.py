@@ -159,14 +159,25 @@ def contract_violations(product: "Product", governance_file: Path) -> tuple[Viol
     return _BIND_CACHE[key]
 
 
+def _concerns(v: Violation, product: "Product", purpose: str) -> bool:
+    """Whether a violation bears on binding ``purpose``: it names the purpose, or it names no
+    purpose and either no column or a column the purpose allows."""
+    if v.purpose is not None:
+        return v.purpose == purpose
+    if v.column is None:
+        return True
+    spec = product.contract.purpose(purpose)
+    allowed = spec.allowed_columns if spec is not None else ()
+    return v.column in allowed or f"{v.table}.{v.column}" in allowed
+
+
 def blocking(products: Iterable["Product"], purpose: str, root: Path) -> list[Violation]:
-    """Error-level contract violations that forbid binding ``purpose``: those of the purpose
-    itself and those of the whole product (no purpose named)."""
+    """Error-level contract violations that forbid binding ``purpose`` (see :func:`_concerns`)."""
     file = find_governance(root)
     if file is None:
         return []
     return [v for p in products for v in contract_violations(p, file)
-            if v.severity == "error" and v.purpose in (None, purpose)]
+            if v.severity == "error" and _concerns(v, p, purpose)]
 
 
 def check_bind(products: Iterable["Product"], purpose: str, root: Path,
