@@ -105,6 +105,16 @@ def test_two_products_in_one_database_are_isolated(pg_url: str, tmp_path: Path) 
     assert customers.verify(full=True).entries == 11
 
 
+def test_append_refused_without_its_lock_row(pg_url: str, tmp_path: Path) -> None:
+    led = Ledger(pg_url, tmp_path / "owner", "customers")
+    led.append("session.bound")
+    with closing(psycopg.connect(libpq_url(pg_url), autocommit=True)) as db:
+        db.execute(f'DELETE FROM "{led.store.schema}".meta')  # nothing left to lock on
+    with pytest.raises(ValueError, match="no append lock"):
+        led.reserve(analyst="a", purpose="p", epsilon=0.1, budget=Budget(1.0))
+    assert len(led) == 1
+
+
 # -- choosing the store -----------------------------------------------------------------------
 
 def _set_contract_ledger(folder: Path, value: str) -> None:
