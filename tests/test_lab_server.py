@@ -24,7 +24,7 @@ import pytest
 
 import mesh_nb
 from mesh_nb.ledger.entry import DETAIL_TYPES
-from mesh_nb.lab.server import Refused, check_name, inside
+from mesh_nb.lab.server import Catalog, Refused, check_name, inside
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_lab_comm import _words  # noqa: E402
@@ -319,3 +319,30 @@ def test_name_and_containment_checks(tmp_path: Path) -> None:
     assert inside(tmp_path / "root", tmp_path / "root" / "in")
     assert not inside(tmp_path / "root", tmp_path / "root" / "out")
     assert not inside(tmp_path / "root", tmp_path / "root" / ".." / "root2")
+
+
+def test_the_owners_api_reads_a_ledger_kept_on_postgres(tmp_path: Path, pg_url: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A product whose owner keeps the ledger on PostgreSQL (owner_dir/ledger.url): the
+    catalog opens that ledger, not a SQLite file that does not exist."""
+    monkeypatch.delenv("MESH_NB_LEDGER_URL", raising=False)
+    mesh = mesh_nb.demo_mesh(tmp_path / "mesh")
+    product = mesh.product("customers")
+    product.owner_dir.mkdir(parents=True, exist_ok=True)
+    (product.owner_dir / "ledger.url").write_text(pg_url + "\n")
+    session = mesh_nb.open_mesh(mesh.root).bind("customers", purpose="churn-analysis",
+                                                 analyst="alice")
+    session.query("SELECT COUNT(*) AS n FROM customers.accounts", epsilon=0.1)
+    session.end()
+    catalog = Catalog(mesh.root)
+    try:
+        described = {p["name"]: p for p in (catalog.describe(p) for p in
+                                            catalog.products().values())}
+        assert described["customers"]["ledger"] is True
+        ledger = catalog.ledger(catalog.product("customers"))
+        assert ledger is not None and ledger.path is None  # the server ledger, no file
+        assert {e.kind for e in ledger.entries()} >= {"session.bound", "query.released"}
+        assert ledger.verify().entries == len(ledger)  # raises LedgerTampered if not
+        assert not (product.folder / ".mesh_nb" / "ledger.sqlite").exists()
+    finally:
+        catalog.close()

@@ -156,30 +156,35 @@ class Catalog:
             raise Refused(f"product `{name}` lies outside the mesh root")
         return product
 
-    def ledger_path(self, product: Any) -> Path:
-        from ..mesh import LEDGER_DIR
-
-        path = product.folder / LEDGER_DIR / "ledger.sqlite"
-        if not inside(self.root, path):
+    def ledger_location(self, product: Any) -> Path | str:
+        """The product's ledger: its SQLite file (which must lie inside the mesh root) or the
+        PostgreSQL URL its owner configured."""
+        location = product.ledger_location
+        if isinstance(location, Path) and not inside(self.root, location):
             raise Refused(f"the ledger of `{product.name}` lies outside the mesh root")
-        return path
+        return location
+
+    def has_ledger(self, product: Any) -> bool:
+        """A SQLite ledger exists once written; a server ledger is always there to read."""
+        location = self.ledger_location(product)
+        return location.is_file() if isinstance(location, Path) else True
 
     def ledger(self, product: Any) -> Any | None:
         """The owner's ledger of ``product``; None when it has none yet; 403 without the key."""
         from ..ledger import Ledger
         from ..ledger.keys import KEY_FILE
 
-        path = self.ledger_path(product)
-        if not path.is_file():
+        if not self.has_ledger(product):
             return None
+        location = self.ledger_location(product)
         if not (product.owner_dir / KEY_FILE).is_file():
             raise Refused(f"this server does not hold the owner key of `{product.name}`: its "
                           "ledger is for its owner")
         with self._lock:
-            key = str(path.resolve())
+            key = str(location.resolve() if isinstance(location, Path) else location)
             ledger = self._ledgers.get(key)
             if ledger is None:
-                ledger = self._ledgers[key] = Ledger(path, product.owner_dir, product.name)
+                ledger = self._ledgers[key] = Ledger(location, product.owner_dir, product.name)
             return ledger
 
     def describe(self, product: Any) -> dict[str, Any]:
@@ -193,7 +198,7 @@ class Catalog:
                              "budget": budget,
                              "requires_acknowledgement": p.requires_acknowledgement})
         try:
-            has_ledger = self.ledger_path(product).is_file()
+            has_ledger = self.has_ledger(product)
         except Refused:
             has_ledger = False
         return {"name": c.name, "domain": c.domain, "team": c.team, "owners": list(c.owners),
