@@ -75,8 +75,10 @@ def spark_session(remote: str | None = None) -> "SparkSession":
         try:
             warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas",
                                     FutureWarning)
-            if remote:
-                spark = SparkSession.builder.remote(remote).getOrCreate()
+            if remote:  # the Connect client itself: it may live beside a local session
+                from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+                spark = ConnectSession.builder.remote(remote).getOrCreate()
             else:
                 spark = SparkSession.getActiveSession()
                 if spark is None:
@@ -88,12 +90,22 @@ def spark_session(remote: str | None = None) -> "SparkSession":
         except MeshError:
             raise
         except Exception as exc:  # no Java, a JVM that did not start, a refused connection
-            where = f"the Spark Connect server at {remote}" if remote else "a local Spark"
+            where = (f"the Spark Connect server at {remote.split('/;')[0]}" if remote
+                     else "a local Spark")  # never the URL's parameters: they may hold a token
             raise MeshError(f"could not start {where} ({type(exc).__name__}) — "
                             f"{INSTALL_HINT}; for Connect, check the URL and that the "
                             "server runs") from exc
         _SESSIONS[key] = spark
         return spark
+
+
+def stop_spark(remote: str | None = None) -> None:
+    """Stop the shared local session, or the client of one Spark Connect URL (a no-op when
+    none was started). The next engine starts a new one."""
+    with _LOCK:
+        spark = _SESSIONS.pop(remote or "local", None)
+    if spark is not None:
+        spark.stop()
 
 
 def _alive(spark: "SparkSession") -> bool:
@@ -187,7 +199,9 @@ def _frame(df: "DataFrame") -> pd.DataFrame:
     """``toPandas`` with DuckDB's conventions: maps as dicts, dates as datetime64[us]."""
     from pyspark.sql.types import DateType, MapType, TimestampNTZType, TimestampType
 
-    frame = df.toPandas()
+    with warnings.catch_warnings():  # PySpark's conversion warns about pandas 3 support
+        warnings.simplefilter("ignore")
+        frame = df.toPandas()
     for i, field in enumerate(df.schema.fields):
         col = frame.iloc[:, i]
         if isinstance(field.dataType, MapType):
