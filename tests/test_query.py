@@ -312,3 +312,16 @@ def test_join_on_a_join_key_bounds_every_unit(demo_dir) -> None:
     assert '"o"."order_id" AS __unit' in sql and "PARTITION BY __unit1" in sql
     r = s.query(JOIN, epsilon=0.5)
     assert len(r.frame) == 6
+
+
+def test_clamping_keeps_missing_values_missing() -> None:
+    """GREATEST/LEAST skip NULLs; a NULL must not enter a sum or average as the lower bound."""
+    import duckdb
+    from sqlglot import exp
+
+    from mesh_nb.query.plan import _clamp
+
+    x = exp.column("x")
+    rows = duckdb.sql(f"SELECT {_clamp(x, 5.0, 10.0)}, {_clamp(x, 5.0, 10.0, 7.5)} FROM "
+                      "(VALUES (NULL), (1), (20), (7)) t(x)").fetchall()
+    assert rows == [(None, None), (5.0, -2.5), (10.0, 2.5), (7.0, -0.5)]

@@ -71,8 +71,15 @@ class Plan:
 
 
 def _clamp(value: exp.Expression, lo: float, hi: float, center: float = 0.0) -> str:
-    sql = f"LEAST(GREATEST(CAST({value.sql('duckdb')} AS DOUBLE), {lo!r}), {hi!r})"
-    return f"({sql} - {center!r})" if center else sql
+    """``value`` clamped to [lo, hi] (minus ``center``); NULL stays NULL.
+
+    GREATEST and LEAST skip NULLs (in DuckDB and Spark alike), so without the CASE a missing
+    value would count as ``lo`` in sums and averages.
+    """
+    v = value.sql("duckdb")
+    sql = f"LEAST(GREATEST(CAST({v} AS DOUBLE), {lo!r}), {hi!r})"
+    sql = f"({sql} - {center!r})" if center else sql
+    return f"CASE WHEN ({v}) IS NULL THEN NULL ELSE {sql} END"
 
 
 class _Builder:
