@@ -325,3 +325,11 @@ def test_clamping_keeps_missing_values_missing() -> None:
     rows = duckdb.sql(f"SELECT {_clamp(x, 5.0, 10.0)}, {_clamp(x, 5.0, 10.0, 7.5)} FROM "
                       "(VALUES (NULL), (1), (20), (7)) t(x)").fetchall()
     assert rows == [(None, None), (5.0, -2.5), (10.0, 2.5), (7.0, -0.5)]
+
+
+def test_required_columns_skip_the_null_guard(session) -> None:
+    """`monthly_spend` is declared required: its clamp has no CASE, and its count is COUNT(*)."""
+    plan = session.explain("SELECT AVG(monthly_spend) AS a FROM customers.accounts").plan
+    assert "IS NULL" not in plan.sql and "LEAST(GREATEST(" in plan.sql
+    assert [m.kind for m in plan.measurements] == ["sum", "count"]
+    assert plan.measurements[1].value is None  # COUNT(*), not COUNT(monthly_spend)

@@ -70,16 +70,19 @@ class Plan:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _clamp(value: exp.Expression, lo: float, hi: float, center: float = 0.0) -> str:
+def _clamp(value: exp.Expression, lo: float, hi: float, center: float = 0.0, *,
+           nullable: bool = True) -> str:
     """``value`` clamped to [lo, hi] (minus ``center``); NULL stays NULL.
 
     GREATEST and LEAST skip NULLs (in DuckDB and Spark alike), so without the CASE a missing
-    value would count as ``lo`` in sums and averages.
+    value would count as ``lo`` in sums and averages. A column the contract declares
+    ``required`` skips the CASE (a broken promise costs accuracy there, never privacy: the
+    clamped value still lies within the bounds).
     """
     v = value.sql("duckdb")
     sql = f"LEAST(GREATEST(CAST({v} AS DOUBLE), {lo!r}), {hi!r})"
     sql = f"({sql} - {center!r})" if center else sql
-    return f"CASE WHEN ({v}) IS NULL THEN NULL ELSE {sql} END"
+    return f"CASE WHEN ({v}) IS NULL THEN NULL ELSE {sql} END" if nullable else sql
 
 
 class _Builder:
@@ -123,12 +126,13 @@ class _Builder:
             return Output(agg.name, "count", (self.count(agg.value.sql("duckdb")),))
         lo, hi = agg.bounds
         if agg.func == "sum":
-            value = _clamp(agg.value, lo, hi)
+            value = _clamp(agg.value, lo, hi, nullable=not self.required(agg.column))
             return Output(agg.name, "sum", (self.add("sum", value, k * max(abs(lo), abs(hi))),),
                           agg.bounds)
         mid, half = (lo + hi) / 2, (hi - lo) / 2
-        centered = _clamp(agg.value, lo, hi, mid)
-        clamped = _clamp(agg.value, lo, hi)
+        nullable = not self.required(agg.column)
+        centered = _clamp(agg.value, lo, hi, mid, nullable=nullable)
+        clamped = _clamp(agg.value, lo, hi, nullable=nullable)
         if agg.func == "avg":
             s1 = self.add("sum", centered, k * half)
             return Output(agg.name, "avg", (s1, self.nonnull(agg)), agg.bounds)
