@@ -29,7 +29,6 @@ import shutil
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -46,26 +45,8 @@ DATA = BENCH / ".data"
 EPSILON = 1.0
 
 
-@dataclass(frozen=True)
-class Query:
-    name: str
-    ours: str
-    exact: str  # over a view named pums
-
-
-def _q(name: str, select: str, key: str | None = None) -> Query:
-    group = f" GROUP BY {key}" if key else ""
-    cols = f"{key}, {select}" if key else select
-    return Query(name, f"SELECT {cols} FROM pums.pums{group}", f"SELECT {cols} FROM pums{group}")
-
-
-QUERIES = [
-    _q("COUNT(*)", "COUNT(*) AS n"),
-    _q("AVG(income)", "AVG(income) AS avg_income"),
-    _q("SUM(income) BY sex", "SUM(income) AS sum_income", "sex"),
-    _q("COUNT(*) BY educ", "COUNT(*) AS n", "educ"),
-    _q("AVG(age) BY married", "AVG(age) AS avg_age", "married"),
-]
+# the query set of bench/dp_query.py: q.ours over pums.pums, q.exact over a view named pums
+from dp_query import QUERIES  # noqa: E402
 
 
 def log(msg: str) -> None:

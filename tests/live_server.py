@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,12 +19,7 @@ import httpx
 from mesh_nb.server.approvals import Approvals
 from mesh_nb.server.db import ServerDb
 from mesh_nb.server.tokens import TokenStore
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port
 
 
 @dataclass

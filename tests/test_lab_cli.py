@@ -24,7 +24,7 @@ from mesh_nb.lab import installed_labextension, labextension_built
 from mesh_nb.notebooks import notebooks_dir, workshop_folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_lab_server import free_port  # noqa: E402
+from ports import free_port  # noqa: E402
 
 pytestmark = pytest.mark.slow
 jupyterlab = pytest.importorskip("jupyterlab", reason="JupyterLab is not installed ([lab] extra)")

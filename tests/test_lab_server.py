@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,15 +26,10 @@ from mesh_nb.ledger.entry import DETAIL_TYPES
 from mesh_nb.lab.server import Catalog, Refused, check_name, inside
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ports import free_port  # noqa: E402
 from test_lab_comm import _words  # noqa: E402
 
 pytest.importorskip("jupyter_server")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class JupyterServer:

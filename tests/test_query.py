@@ -333,3 +333,36 @@ def test_required_columns_skip_the_null_guard(session) -> None:
     assert "IS NULL" not in plan.sql and "LEAST(GREATEST(" in plan.sql
     assert [m.kind for m in plan.measurements] == ["sum", "count"]
     assert plan.measurements[1].value is None  # COUNT(*), not COUNT(monthly_spend)
+
+
+def test_sums_over_a_column_with_missing_values_are_exact(demo_root, tmp_path) -> None:
+    """The engine sums the plain clamp (a NULL becomes the lower bound there); the primitives
+    take those out and center exactly, so SUM and AVG see only present values."""
+    from dataclasses import replace
+
+    import numpy as np
+    import pandas as pd
+
+    from mesh_nb.demo import MARKETING, contract_yaml
+    from mesh_nb.query import runner
+
+    lo, hi = 10.0, 90.0
+    spec = replace(MARKETING, columns=tuple(replace(c, bounds=(lo, hi)) if c.name == "score"
+                                            else c for c in MARKETING.columns))
+    frame = pd.read_parquet(demo_root / "marketing" / spec.file)
+    frame["score"] = frame["score"].astype("Int64").mask(np.arange(len(frame)) % 3 == 0)
+    folder = tmp_path / "mesh" / "marketing"
+    folder.mkdir(parents=True)
+    frame.to_parquet(folder / spec.file, index=False)
+    (folder / "datacontract.yaml").write_text(contract_yaml(spec), encoding="utf-8")
+    session = mesh_nb.open_mesh(tmp_path / "mesh").bind("marketing", purpose="campaign-stats",
+                                                        analyst="alice")
+    _, plan = runner.prepare(session, "SELECT SUM(score) AS s, AVG(score) AS a FROM "
+                             "marketing.leads", epsilon=0.5, delta=None, mechanism="laplace")
+    exact = runner.execute(session, plan)
+    present = frame["score"].dropna().astype(float).clip(lo, hi)
+    by_center = {m.center: exact[m.name].iloc[0] for m in plan.measurements if m.kind == "sum"}
+    assert by_center[0.0] == pytest.approx(present.sum())
+    assert by_center[(lo + hi) / 2] == pytest.approx((present - (lo + hi) / 2).sum())
+    assert sorted(exact.columns) == sorted(m.name for m in plan.measurements)  # helpers dropped
+    assert frame["score"].isna().sum() > 100  # the NULLs were there to be excluded

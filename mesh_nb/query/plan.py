@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -23,7 +24,11 @@ from ..contract.model import Contract
 from ..errors import PolicyViolation
 from .policy import Aggregate, CheckedQuery, TableRef
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 HIST_BINS = 1000
+ROWS, PRESENT = "__rows", "__present_"  # exact helper columns of the engine SQL (never released)
 MECHANISMS = ("laplace", "gaussian")
 
 
@@ -38,6 +43,17 @@ class Measurement:
     mechanism: str = "laplace"  # geometric | laplace | gaussian | exponential
     epsilon: float = 0.0
     delta: float = 0.0
+    #: A sum the engine computes over the plain clamp (fast: no CASE, no centering) and that
+    #: :func:`primitives` corrects exactly before any noise: a NULL the clamp turned into
+    #: ``fill`` is taken out, and ``center`` is subtracted once per present value. ``present``
+    #: is the SQL whose COUNT gives the present values (None: every row, a required column).
+    center: float = 0.0
+    fill: float = 0.0
+    present: str | None = None
+
+    @property
+    def corrected(self) -> bool:
+        return self.kind == "sum" and bool(self.center or (self.fill and self.present))
 
 
 @dataclass(frozen=True)
@@ -100,12 +116,19 @@ class _Builder:
         col = self.contracts[product].table(table).column(column)
         return bool(col and col.required)
 
-    def add(self, kind: str, value: str | None, sensitivity: float) -> str:
-        key = (kind, value)
+    def add(self, kind: str, value: str | None, sensitivity: float, **correction: Any) -> str:
+        key = (kind, value, tuple(sorted(correction.items())))
         if key not in self.measurements:
             self.measurements[key] = Measurement(f"m{len(self.measurements)}", kind, value,
-                                                 sensitivity)
+                                                 sensitivity, **correction)
         return self.measurements[key].name
+
+    def clamped_sum(self, agg: Aggregate, sensitivity: float, center: float = 0.0) -> str:
+        """A sum of ``agg``'s clamped present values, minus ``center`` each (see Measurement)."""
+        lo, hi = agg.bounds
+        present = None if self.required(agg.column) else agg.value.sql("duckdb")
+        return self.add("sum", _clamp(agg.value, lo, hi, nullable=False), sensitivity,
+                        center=float(center), fill=float(lo), present=present)
 
     def count(self, value: str | None = None) -> str:
         return self.add("count", value, self.k)
@@ -126,18 +149,17 @@ class _Builder:
             return Output(agg.name, "count", (self.count(agg.value.sql("duckdb")),))
         lo, hi = agg.bounds
         if agg.func == "sum":
-            value = _clamp(agg.value, lo, hi, nullable=not self.required(agg.column))
-            return Output(agg.name, "sum", (self.add("sum", value, k * max(abs(lo), abs(hi))),),
-                          agg.bounds)
+            return Output(agg.name, "sum",
+                          (self.clamped_sum(agg, k * max(abs(lo), abs(hi))),), agg.bounds)
         mid, half = (lo + hi) / 2, (hi - lo) / 2
         nullable = not self.required(agg.column)
         centered = _clamp(agg.value, lo, hi, mid, nullable=nullable)
         clamped = _clamp(agg.value, lo, hi, nullable=nullable)
         if agg.func == "avg":
-            s1 = self.add("sum", centered, k * half)
+            s1 = self.clamped_sum(agg, k * half, mid)
             return Output(agg.name, "avg", (s1, self.nonnull(agg)), agg.bounds)
         if agg.func in ("var", "stddev"):
-            s1 = self.add("sum", centered, k * half)
+            s1 = self.clamped_sum(agg, k * half, mid)
             s2 = self.add("sum", f"({centered} * {centered})", k * half * half)
             return Output(agg.name, agg.func, (s1, s2, self.nonnull(agg)), agg.bounds,
                           sample=agg.sample)
@@ -192,7 +214,7 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
             d = (delta - (threshold_delta if categories is None else 0)) / len(gaussian_parts)
         else:
             mech, d = "laplace", 0.0
-        final.append(Measurement(m.name, m.kind, m.value, m.sensitivity, mech, share, d))
+        final.append(replace(m, mechanism=mech, epsilon=share, delta=d))
     threshold = None
     if threshold_on is not None:
         scale = k / share
@@ -273,6 +295,8 @@ def _sql(q: CheckedQuery, k: int, measurements: list[Measurement], *, bounded: b
     units = [(t0.alias, t0.privacy_unit)] + (unlinked_units(q) if bounded else [])
     keys = [f"{g.expr.sql('duckdb')} AS \"{g.name}\"" for g in q.group_keys]
     values = [f"{m.value} AS \"v_{m.name}\"" for m in measurements if m.value is not None]
+    values += [f"{m.present} AS \"p_{m.name}\"" for m in measurements
+               if m.corrected and m.present is not None]
     unit_cols = [f'"{alias}"."{unit}" AS __unit{i or ""}' for i, (alias, unit) in enumerate(units)]
     inner = ("SELECT " + ", ".join(unit_cols) + (", random() AS __r" if bounded else "")
              + "".join(", " + c for c in keys + values) + from_where(q.tables, q.joins, q.where))
@@ -293,6 +317,25 @@ def _sql(q: CheckedQuery, k: int, measurements: list[Measurement], *, bounded: b
             aggs.append(f"COALESCE(SUM({v}), 0) AS \"{m.name}\"")
         else:
             aggs.append(f"histogram({v}) AS \"{m.name}\"")
+    if any(m.corrected for m in measurements):
+        aggs.append(f'COUNT(*) AS "{ROWS}"')
+        aggs += [f'COUNT("p_{m.name}") AS "{PRESENT}{m.name}"' for m in measurements
+                 if m.corrected and m.present is not None]
     names = [f'"{g.name}"' for g in q.group_keys]
     group = f" GROUP BY {', '.join(names)}" if names else ""
     return f"SELECT {', '.join(names + aggs)} FROM ({rows}){group}"
+
+
+def primitives(plan: Plan, exact: "pd.DataFrame") -> "pd.DataFrame":
+    """The plan's exact primitives from the engine's answer: corrected sums (see
+    :class:`Measurement`), helper columns dropped. Runs before any noise is added."""
+    if ROWS not in exact:
+        return exact
+    out = exact.copy()
+    rows = out[ROWS].astype(float)
+    for m in plan.measurements:
+        if not m.corrected:
+            continue
+        present = out[f"{PRESENT}{m.name}"].astype(float) if m.present is not None else rows
+        out[m.name] = out[m.name].astype(float) - m.fill * (rows - present) - m.center * present
+    return out.drop(columns=[c for c in out.columns if c == ROWS or c.startswith(PRESENT)])

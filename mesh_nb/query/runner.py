@@ -16,7 +16,7 @@ from ..errors import BudgetExceeded, MeshError, PolicyViolation
 from . import policy
 from .cache import cache_key
 from .parse import redact
-from .plan import Plan, build_plan
+from .plan import Plan, build_plan, primitives
 from .release import Release, add_noise, half_width, noise_scale
 
 if TYPE_CHECKING:
@@ -114,8 +114,16 @@ def explain(session: "Session", sql: str, *, epsilon: float | None = None,
              "epsilon": round(m.epsilon, 6), "delta": m.delta, "sensitivity": m.sensitivity,
              "noise_scale": round(noise_scale(m), 4) if m.kind != "hist" else None,
              "ci95_half_width": round(half_width(m), 4) if m.kind != "hist" else None,
-             "value": m.value or "*"} for m in plan.measurements]
+             "value": _shown(m)} for m in plan.measurements]
     return Explanation(checked.redacted, plan, pd.DataFrame(rows))
+
+
+def _shown(m) -> str:
+    """A measurement's value as explain shows it: its SQL, and the exact correction."""
+    if not m.corrected:
+        return m.value or "*"
+    shown = f"{m.value} - {m.center:g} per value" if m.center else m.value
+    return f"{shown} (NULLs excluded)" if m.present else shown
 
 
 def run(session: "Session", sql: str, *, epsilon: float | None = None,
@@ -156,7 +164,7 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
 
 def execute(session: "Session", plan: Plan) -> pd.DataFrame:
     """The plan's exact bounded primitives from the sandboxed engine (never shown to anyone)."""
-    return session.engine.execute(plan.sql)
+    return primitives(plan, session.engine.execute(plan.sql))
 
 
 def _check_budgets(session: "Session", plan: Plan) -> None:
