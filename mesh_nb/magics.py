@@ -67,9 +67,10 @@ class MeshMagics(Magics):
         return self.mesh
 
     def bind(self, mesh: Mesh, products, purpose: str, analyst: str | None,
-             acknowledge: bool) -> Session:
+             acknowledge: bool, **engine: str | None) -> Session:
         """Bind a new session, ending the one before (``session.ended``)."""
-        new = mesh.bind(products, purpose=purpose, analyst=analyst, acknowledge=acknowledge)
+        new = mesh.bind(products, purpose=purpose, analyst=analyst, acknowledge=acknowledge,
+                        **{k: v for k, v in engine.items() if v is not None})
         if self.session is not None:
             self.session.end()
         self.session = new
@@ -89,6 +90,10 @@ class MeshMagics(Magics):
     @argument("--token", help="the server token (better: $MESH_TOKEN, kept out of the notebook)")
     @argument("--request", metavar="REASON", help="ask the approvers for a purpose that needs "
               "approval (server only); bind again once approved")
+    @argument("--engine", choices=["duckdb", "spark"],
+              help="run queries on this engine (default: what the contracts say, else DuckDB)")
+    @argument("--spark-remote", metavar="sc://HOST:PORT",
+              help="a Spark Connect cluster for the queries (implies --engine spark)")
     @line_magic
     @_short_errors
     def mesh_bind(self, line: str):
@@ -107,7 +112,8 @@ class MeshMagics(Magics):
         if not args.products or not args.purpose:
             raise UsageError("give both: %mesh_bind PRODUCT --purpose PURPOSE "
                              "(or no arguments for the form)")
-        session = self.bind(mesh, args.products, args.purpose, args.analyst, args.acknowledge)
+        session = self.bind(mesh, args.products, args.purpose, args.analyst, args.acknowledge,
+                            engine=args.engine, spark_remote=args.spark_remote)
         display(status_view(session))
         return None
 

@@ -62,6 +62,16 @@ class Product:
         return ReleaseCache(self.folder / LEDGER_DIR / "releases.sqlite")
 
 
+def product_names(products: str | Iterable[str]) -> list[str]:
+    """``"a,b"`` or ``["a", "b"]`` as distinct product names, in order; none is an error."""
+    names = [products] if isinstance(products, str) else list(products)
+    names = [n.strip() for name in names for n in name.split(",") if n.strip()]
+    if not names:
+        raise MeshError("no product named — bind to at least one product, e.g. "
+                        "m.bind('customers', purpose=...)")
+    return list(dict.fromkeys(names))
+
+
 @dataclass
 class Mesh:
     """Data products by name. Build one with :func:`open_mesh` or :func:`demo_mesh`."""
@@ -98,12 +108,7 @@ class Mesh:
         """
         from .session import EngineOptions, Session, resolve_analyst
 
-        names = [products] if isinstance(products, str) else list(products)
-        names = [n.strip() for name in names for n in name.split(",") if n.strip()]
-        if not names:
-            raise MeshError("no product named — bind to at least one product, e.g. "
-                            "m.bind('customers', purpose=...)")
-        bound = [self.product(n) for n in dict.fromkeys(names)]
+        bound = [self.product(n) for n in product_names(products)]
         access = set()
         for p in bound:
             spec = p.contract.purpose(purpose)

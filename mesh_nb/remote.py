@@ -24,7 +24,7 @@ import httpx
 from .contract import CONTRACT_FILE, Contract, load_contract
 from .errors import BudgetExceeded, MeshError, PolicyViolation
 from .ledger.entry import Entry
-from .mesh import Mesh
+from .mesh import Mesh, product_names
 from .server import wire
 from .server.approvals import PurposeRequest
 from .session import BudgetStatus, Session
@@ -235,12 +235,8 @@ class RemoteMesh(Mesh):
         if any(v is not None for v in options.values()):
             raise MeshError("the owner's server chooses the engine — bind without "
                             f"{', '.join(options)}")
-        names = [products] if isinstance(products, str) else list(products)
-        names = [n.strip() for name in names for n in name.split(",") if n.strip()]
-        if not names:
-            raise MeshError("no product named — bind to at least one product, e.g. "
-                            "m.bind('customers', purpose=...)")
-        bound = tuple(self.product(n) for n in dict.fromkeys(names))
+        names = product_names(products)
+        bound = tuple(self.product(n) for n in names)
         s = self.client.call("POST", "/sessions", {
             "products": [p.name for p in bound], "purpose": purpose,
             "acknowledge": acknowledge, "analyst": analyst})
@@ -250,8 +246,7 @@ class RemoteMesh(Mesh):
     def request(self, products: str | Iterable[str], purpose: str, reason: str
                 ) -> PurposeRequest:
         """Ask the approvers for a purpose that needs approval; bind once it is approved."""
-        names = [products] if isinstance(products, str) else list(products)
-        names = [n.strip() for name in names for n in name.split(",") if n.strip()]
+        names = product_names(products)
         r = self.client.call("POST", "/requests", {"products": names, "purpose": purpose,
                                                    "reason": reason})
         return _request(r)

@@ -45,6 +45,7 @@ from mesh_nb.query.engines import Engine, QueryEngine, open_engine  # noqa: E402
 from mesh_nb.query.plan import Plan, build_plan  # noqa: E402
 from mesh_nb.query.release import add_noise  # noqa: E402
 from mesh_nb.query.spark import SparkEngine, spark_session, stop_spark, to_spark  # noqa: E402
+from ports import free_port  # noqa: E402
 
 CHURN = "churn-analysis"
 JOIN = "FROM customers.accounts a JOIN sales.orders o ON a.customer_id = o.customer_id"
@@ -196,6 +197,25 @@ def test_bound_session_releases_through_spark(mesh) -> None:
     s.end()
 
 
+def test_mesh_bind_magic_chooses_spark(mesh) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "mesh_nb")
+    try:
+        ip.run_line_magic("mesh_bind", f"customers --purpose {CHURN} --as magic-user "
+                                       f"--engine spark --mesh {mesh.root}")
+        ip.run_cell_magic("mesh_query", "--epsilon 0.5 --save r",
+                          "SELECT plan, COUNT(*) AS n FROM customers.accounts GROUP BY plan")
+        assert len(ip.user_ns["r"].frame) == 3
+        from mesh_nb.magics import MeshMagics
+
+        magics = ip.magics_manager.registry[MeshMagics.__name__]
+        assert magics.session.engine.kind == "spark"
+    finally:
+        ip.run_line_magic("unload_ext", "mesh_nb")
+
+
 def test_unit_unique_matches_duckdb(tmp_path: Path, mesh, engines) -> None:
     duck, spark = engines
     for product, name, _, _ in _tables(mesh):
@@ -237,12 +257,6 @@ def test_engine_choice(mesh) -> None:
         (mesh.product("sales"),)) == ("spark", "sc://h:1")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 CONNECT_SERVER = """
 import os, sys, warnings
 warnings.simplefilter("ignore")
@@ -261,7 +275,7 @@ os._exit(0)  # the JVM ends with its gateway pipe
 @pytest.fixture(scope="module")
 def connect_url():
     """A real Spark Connect server in a child process (token-authenticated); its URL."""
-    port, token = _free_port(), uuid.uuid4().hex
+    port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, "SPARK_CONNECT_AUTHENTICATE_TOKEN": token}
     proc = subprocess.Popen([sys.executable, "-c", CONNECT_SERVER, str(port)], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
