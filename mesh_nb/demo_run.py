@@ -76,8 +76,25 @@ def run_demo(root: Path, *, seed: int = 7, analyst: str = "demo-analyst") -> Non
     except MeshError as exc:
         _say(f"   refused: {exc}")
 
+    _say("\n== mesh-wide governance (governance.yaml; `mesh-nb govern` prints every line)")
+    from .governance import evaluate
+
+    report = evaluate(mesh)
+    for p in report.products:
+        mine = [v for v in report.violations if v.product == p.name]
+        errors = sum(v.severity == "error" for v in mine)
+        rules = ", ".join(sorted({v.rule for v in mine}))
+        _say(f"   {p.name}: " + (f"{errors} error(s), {len(mine) - errors} warning(s): {rules}"
+                                  if mine else "ok"))
+    try:
+        mesh.bind("marketing", purpose="lead-export", analyst=analyst)
+    except MeshError as exc:
+        _say(f"   bind marketing/lead-export refused: {exc}")
+
     for name in sorted(mesh.products):
         ledger = mesh.ledger(name)
+        if not len(ledger):
+            continue
         _say(f"\n== the owner's ledger of {name} (last 6 of {len(ledger)} entries)")
         for e in ledger.entries()[-6:]:
             details = ", ".join(f"{k}={v}" for k, v in sorted(e.details.items()))
