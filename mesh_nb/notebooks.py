@@ -111,6 +111,8 @@ def open_lab(mesh_root: Path, *, extra_args: list[str] | None = None) -> int:
     ``mesh_root`` (``MESH_NB_ROOT`` for the kernels, the owners' API for the server)."""
     cmd, env, folder = lab_command(mesh_root, extra_args)
     print(f"mesh-nb: JupyterLab on {folder} (mesh {Path(mesh_root).resolve()})", flush=True)
+    if os.name == "posix":  # become JupyterLab: signals (Ctrl+C, a service's stop) reach it
+        os.execve(cmd[0], cmd, env)
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
