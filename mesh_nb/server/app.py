@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 
 from ..errors import BudgetExceeded, MeshError, PolicyViolation
 from ..mesh import Mesh, open_mesh
-from ..session import Session
+from ..session import BudgetStatus, Session
 from . import wire
 from .approvals import Approvals, PurposeRequest
 from .db import ServerDb, iso
@@ -201,10 +201,9 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY) -> FastAPI:
         with b.lock:
             return _guarded(lambda: fn(b.session))
 
-    @app.get(f"{v1}/sessions/{{sid}}/budget", response_model=list[wire.BudgetOut])
+    @app.get(f"{v1}/sessions/{{sid}}/budget", response_model=list[BudgetStatus])
     def budget(sid: str, token: Token = Depends(who)) -> list:
-        return [wire.BudgetOut(**dataclasses.asdict(s))
-                for s in run(token, sid, lambda s: s.budgets())]
+        return list(run(token, sid, lambda s: s.budgets()))  # the dataclass is the wire form
 
     @app.post(f"{v1}/sessions/{{sid}}/query", response_model=wire.ReleaseOut)
     def query(sid: str, body: wire.QueryRequest,

@@ -104,17 +104,6 @@ class SessionOut(_Body):
     acknowledged: bool
 
 
-class BudgetOut(_Body):
-    product: str
-    purpose: str
-    analyst: str
-    scope: str | None
-    epsilon_total: float | None
-    epsilon_spent: float
-    delta_total: float | None
-    delta_spent: float
-
-
 class ReleaseOut(_Body):
     frame: str
     epsilon: float
