@@ -216,6 +216,38 @@ def test_mesh_bind_magic_chooses_spark(mesh) -> None:
         ip.run_line_magic("unload_ext", "mesh_nb")
 
 
+def test_a_spark_catalog_table_is_read_through_the_catalog(mesh, engines, tmp_path: Path
+                                                           ) -> None:
+    """A product whose table has no local file, only a catalog server (here Spark's
+    global_temp schema): binding picks Spark and reads the table by its catalog name."""
+    import yaml
+
+    folder = tmp_path / "lake" / "customers"
+    shutil.copytree(mesh.product("customers").folder, folder,
+                    ignore=shutil.ignore_patterns(".mesh_nb", ".owner", "*.parquet"))
+    contract = yaml.safe_load((folder / "datacontract.yaml").read_text())
+    contract["servers"] = [{"server": "lake", "type": "custom", "schema": "global_temp",
+                            "customProperties": [{"property": "meshNbEngine",
+                                                  "value": "spark"}]}]
+    contract["schema"][0]["physicalName"] = "lake_accounts"
+    (folder / "datacontract.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    table = mesh.product("customers").contract.table("accounts")
+    spark_session().read.parquet(str(table.data_path)).createOrReplaceGlobalTempView(
+        "lake_accounts")
+    lake = mesh_nb.open_mesh(tmp_path / "lake")
+    assert lake.product("customers").contract.table("accounts").source == \
+        "global_temp.lake_accounts"
+    session = lake.bind("customers", purpose=CHURN, analyst="lake-user")
+    assert session.engine.kind == "spark"
+    plan = plan_of(mesh, CORPUS[1], unbounded=True)
+    assert_same_primitives(plan, engines[0].execute(plan.sql), session.engine.execute(plan.sql))
+    release = session.query(CORPUS[1], epsilon=0.5)
+    assert len(release.frame) == 15
+    session.end()
+    with pytest.raises(MeshError, match="DuckDB cannot read"):
+        lake.bind("customers", purpose=CHURN, analyst="lake-user", engine="duckdb").engine
+
+
 def test_unit_unique_matches_duckdb(tmp_path: Path, mesh, engines) -> None:
     duck, spark = engines
     for product, name, _, _ in _tables(mesh):
