@@ -301,7 +301,7 @@ def test_magics_bind_through_the_server(server: LiveServer, monkeypatch) -> None
         ip.run_line_magic("mesh_bind", f"customers --purpose churn-analysis --server {server.url}")
         magics = ip.magics_manager.registry["MeshMagics"]
         assert magics.session.analyst == "nina"
-        ip.run_cell_magic("mesh_query", f"--epsilon 0.2 --save out -m laplace",
+        ip.run_cell_magic("mesh_query", "--epsilon 0.2 --save out -m laplace",
                           f"SELECT region, COUNT(*) AS n FROM customers.accounts "
                           f"WHERE plan <> '{SECRET_LITERAL}' GROUP BY region")
         assert ip.user_ns["out"].epsilon == 0.2
