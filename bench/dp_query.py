@@ -90,6 +90,25 @@ def median_ms(xs) -> float | None:
 # ----------------------------------------------------------------------------- data
 
 
+def write_contract(folder: Path, purpose: str, *, writer: str) -> None:
+    """The bench copy of the PUMS contract in ``folder`` (its ``pums.parquet`` as the parquet
+    server, budget epsilon 1e9 for `research`) and a fresh ledger."""
+    contract = yaml.safe_load(CONTRACT.read_text())
+    contract["servers"] = [{"server": "local-parquet", "type": "local",
+                            "path": "./pums.parquet", "format": "parquet"}]
+    contract["schema"][0]["physicalName"] = "pums"  # the data file's stem
+    policy = next(c for c in contract["customProperties"] if c["property"] == "meshNbPrivacy")
+    research = policy["value"]["purposes"]["research"]
+    research["budget"] = {"epsilon": 1e9, "delta": DELTA, "scope": "per-analyst"}
+    research["maxEpsilonPerQuery"] = 2.0
+    contract["description"]["purpose"] = purpose
+    (folder / "datacontract.yaml").write_text(
+        f"# Written by {writer} from tests/fixtures/pums/datacontract.yaml\n"
+        + yaml.safe_dump(contract, sort_keys=False, allow_unicode=True))
+    for sub in (".mesh_nb", ".owner"):  # a fresh ledger for every bench run
+        shutil.rmtree(folder / sub, ignore_errors=True)
+
+
 def build_product(rows: int) -> Path:
     """``bench/.data/pums-N/`` with pums.parquet (N rows) and the bench contract; fresh ledger."""
     folder = DATA / f"pums-{rows}"
@@ -111,24 +130,11 @@ def build_product(rows: int) -> Path:
                 ORDER BY c.i, p.pid LIMIT {rows}
             ) TO '{parquet}' (FORMAT parquet)""")
         log(f"built {parquet} ({rows:,} rows) in {time.perf_counter() - t0:.1f} s")
-    contract = yaml.safe_load(CONTRACT.read_text())
-    contract["servers"] = [{"server": "local-parquet", "type": "local",
-                            "path": "./pums.parquet", "format": "parquet"}]
-    table = contract["schema"][0]
-    table["physicalName"] = "pums"  # the data file's stem
-    pid = next(p for p in table["properties"] if p["name"] == "pid")
+    pid = next(p for p in yaml.safe_load(CONTRACT.read_text())["schema"][0]["properties"]
+               if p["name"] == "pid")
     assert pid.get("unique") is True, "the bench contract declares the privacy unit unique"
-    policy = next(c for c in contract["customProperties"] if c["property"] == "meshNbPrivacy")
-    research = policy["value"]["purposes"]["research"]
-    research["budget"] = {"epsilon": 1e9, "delta": DELTA, "scope": "per-analyst"}
-    research["maxEpsilonPerQuery"] = 2.0
-    contract["description"]["purpose"] = (f"Benchmark copy: PUMS_pid scaled to {rows:,} rows "
-                                          "(copies with new pids).")
-    (folder / "datacontract.yaml").write_text(
-        "# Written by bench/dp_query.py from tests/fixtures/pums/datacontract.yaml\n"
-        + yaml.safe_dump(contract, sort_keys=False, allow_unicode=True))
-    for sub in (".mesh_nb", ".owner"):  # a fresh ledger for every bench run
-        shutil.rmtree(folder / sub, ignore_errors=True)
+    write_contract(folder, f"Benchmark copy: PUMS_pid scaled to {rows:,} rows (copies with "
+                   "new pids).", writer="bench/dp_query.py")
     return folder
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -46,7 +45,7 @@ EPSILON = 1.0
 
 
 # the query set of bench/dp_query.py: q.ours over pums.pums, q.exact over a view named pums
-from dp_query import QUERIES  # noqa: E402
+from dp_query import QUERIES, write_contract  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -80,8 +79,7 @@ def build_product(rows: int) -> Path:
     folder = DATA / f"scale-{rows}"
     folder.mkdir(parents=True, exist_ok=True)
     parquet = folder / "pums.parquet"
-    contract = yaml.safe_load(CONTRACT.read_text())
-    table = contract["schema"][0]
+    table = yaml.safe_load(CONTRACT.read_text())["schema"][0]
     have = 0
     if parquet.exists():
         with duckdb.connect() as con:
@@ -93,18 +91,8 @@ def build_product(rows: int) -> Path:
             con.execute(f"COPY (SELECT {cols} FROM range({rows}) AS t(i)) TO '{parquet}' "
                         "(FORMAT parquet, ROW_GROUP_SIZE 1000000)")
         log(f"built {parquet} ({rows:,} rows) in {time.perf_counter() - t0:.1f} s")
-    contract["servers"] = [{"server": "local-parquet", "type": "local",
-                            "path": "./pums.parquet", "format": "parquet"}]
-    table["physicalName"] = "pums"
-    policy = next(c for c in contract["customProperties"] if c["property"] == "meshNbPrivacy")
-    research = policy["value"]["purposes"]["research"]
-    research["budget"] = {"epsilon": 1e9, "delta": 1e-9, "scope": "per-analyst"}
-    contract["description"]["purpose"] = f"Benchmark: {rows:,} generated PUMS-shaped rows."
-    (folder / "datacontract.yaml").write_text(
-        "# Written by bench/scale.py from tests/fixtures/pums/datacontract.yaml\n"
-        + yaml.safe_dump(contract, sort_keys=False, allow_unicode=True))
-    for sub in (".mesh_nb", ".owner"):  # a fresh ledger for every bench run
-        shutil.rmtree(folder / sub, ignore_errors=True)
+    write_contract(folder, f"Benchmark: {rows:,} generated PUMS-shaped rows.",
+                   writer="bench/scale.py")
     return folder
 
 
