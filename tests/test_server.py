@@ -335,3 +335,25 @@ def test_log_never_holds_a_data_value(server: LiveServer) -> None:
     for line in log.splitlines():  # the access log's shape: method path status time names
         if " mesh_nb.server " in line and " /v1/" in line:
             assert json.dumps(line)  # one line each
+
+
+def test_requests_and_tokens_list_in_the_order_they_were_made(demo_root: Path,
+                                                              tmp_path: Path) -> None:
+    """Timestamps have one-second resolution: within a second, creation order still holds
+    (ordering by the random id made the approval flow flaky)."""
+    from mesh_nb.server.approvals import Approvals
+
+    mesh_dir = copy_demo(demo_root, tmp_path / "mesh")
+    m = open_mesh(mesh_dir)
+    db = ServerDb(m.root)
+    try:
+        approvals, tokens = Approvals(db, m), TokenStore(db)
+        made = [approvals.request(f"analyst{i}", ["sales"], "fraud-review", "ticket").id
+                for i in range(12)]
+        names = [f"analyst{i}" for i in range(12)]
+        for name in names:
+            tokens.issue(name)
+        assert [r.id for r in approvals.of()] == made
+        assert [t.name for t in tokens.list()] == names
+    finally:
+        db.close()

@@ -91,7 +91,7 @@ class Approvals:
         """Requests, oldest first, optionally of one analyst and/or in one status."""
         rows = self.db.query(
             "SELECT * FROM requests WHERE (? IS NULL OR analyst = ?) AND (? IS NULL OR "
-            "status = ?) ORDER BY created, id", (analyst, analyst, status, status))
+            "status = ?) ORDER BY created, rowid", (analyst, analyst, status, status))
         return [self._row(r) for r in rows]
 
     def decide(self, request_id: str, approve: bool, approver: str,

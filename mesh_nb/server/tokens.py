@@ -108,7 +108,7 @@ class TokenStore:
 
     def list(self) -> list[Token]:
         """Every token, oldest first."""
-        return [self._row(r) for r in self.db.query("SELECT * FROM tokens ORDER BY created, id")]
+        return [self._row(r) for r in self.db.query("SELECT * FROM tokens ORDER BY created, rowid")]
 
     def revoke(self, which: str) -> list[Token]:
         """Revoke the token with id ``which``, or every active token of analyst ``which``."""
