@@ -30,6 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import duckdb
 import yaml
@@ -171,6 +172,27 @@ def rel_errors(released: dict, exact: dict) -> tuple[list[float], int]:
     return errs, censored
 
 
+def time_alternating(exact: Callable[[str], Any], session, releases, q: Query, runs: int
+                     ) -> tuple[list[float], list[float], Any]:
+    """Seconds of the exact query and of ours (the full ``session.query``, release cache
+    cleared before each run), alternating so both see the same machine load, after one
+    warm-up of each; also the last exact result."""
+    result = exact(q.exact)
+    releases.clear()
+    session.query(q.ours, epsilon=EPSILON)
+    exact_t, ours_t = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = exact(q.exact)
+        exact_t.append(time.perf_counter() - t0)
+        releases.clear()
+        t0 = time.perf_counter()
+        rel = session.query(q.ours, epsilon=EPSILON)
+        ours_t.append(time.perf_counter() - t0)
+        assert not rel.cached
+    return exact_t, ours_t, result
+
+
 def bench_ours(folder: Path, runs: int, show_plans: bool) -> tuple[dict, dict]:
     """Timings of the full path and its stages, exact values, and errors from add_noise."""
     os.environ.pop("MESH_NB_OWNER_HOME", None)
@@ -187,19 +209,8 @@ def bench_ours(folder: Path, runs: int, show_plans: bool) -> tuple[dict, dict]:
         # exact DuckDB (a plain connection with a view over the same parquet) and ours (the
         # full path: check, plan, engine, ledger reserve, noise, cache) in alternation, so
         # both see the same machine load
-        rows = exact_con.execute(q.exact).fetchall()  # warm-ups
-        releases.clear()
-        session.query(q.ours, epsilon=EPSILON)
-        exact_t, ours_t = [], []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            rows = exact_con.execute(q.exact).fetchall()
-            exact_t.append(time.perf_counter() - t0)
-            releases.clear()
-            t0 = time.perf_counter()
-            rel = session.query(q.ours, epsilon=EPSILON)
-            ours_t.append(time.perf_counter() - t0)
-            assert not rel.cached
+        exact_t, ours_t, rows = time_alternating(
+            lambda sql: exact_con.execute(sql).fetchall(), session, releases, q, runs)
         r["exact_times"], r["ours_times"] = exact_t, ours_t
         r["exact"] = ({None: float(rows[0][0])} if q.key is None else
                       {_key(k): float(v) for k, v in rows})

@@ -45,7 +45,7 @@ EPSILON = 1.0
 
 
 # the query set of bench/dp_query.py: q.ours over pums.pums, q.exact over a view named pums
-from dp_query import QUERIES, write_contract  # noqa: E402
+from dp_query import QUERIES, time_alternating, write_contract  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -123,19 +123,8 @@ def bench_engine(kind: str, folder: Path, runs: int) -> list[dict]:
     exact = Exact(kind, folder / "pums.parquet", session)
     out = []
     for q in QUERIES:
-        exact.run(q.exact)  # warm-ups (and the one-time uniqueness check of pid)
-        releases.clear()
-        session.query(q.ours, epsilon=EPSILON)
-        exact_t, ours_t = [], []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            exact.run(q.exact)
-            exact_t.append(time.perf_counter() - t0)
-            releases.clear()
-            t0 = time.perf_counter()
-            rel = session.query(q.ours, epsilon=EPSILON)
-            ours_t.append(time.perf_counter() - t0)
-            assert not rel.cached
+        # the warm-up also runs the one-time uniqueness check of pid
+        exact_t, ours_t, _ = time_alternating(exact.run, session, releases, q, runs)
         row = {"query": q.name, "engine": kind, "exact": median_ms(exact_t),
                "ours": median_ms(ours_t)}
         row["ratio"] = row["ours"] / row["exact"]
