@@ -164,9 +164,9 @@ class Catalog:
             raise Refused(f"the ledger of `{product.name}` lies outside the mesh root")
         return location
 
-    def has_ledger(self, product: Any) -> bool:
+    def has_ledger(self, product: Any, location: Path | str | None = None) -> bool:
         """A SQLite ledger exists once written; a server ledger is always there to read."""
-        location = self.ledger_location(product)
+        location = location if location is not None else self.ledger_location(product)
         return location.is_file() if isinstance(location, Path) else True
 
     def ledger(self, product: Any) -> Any | None:
@@ -174,9 +174,9 @@ class Catalog:
         from ..ledger import Ledger
         from ..ledger.keys import KEY_FILE
 
-        if not self.has_ledger(product):
-            return None
         location = self.ledger_location(product)
+        if not self.has_ledger(product, location):
+            return None
         if not (product.owner_dir / KEY_FILE).is_file():
             raise Refused(f"this server does not hold the owner key of `{product.name}`: its "
                           "ledger is for its owner")
