@@ -60,6 +60,27 @@ class BudgetExceeded(MeshError):
         )
 
 
+QUERY_FAILED = ("the query could not be completed in the engine (a value it cannot compute, or "
+                "its time or memory limit); the epsilon it reserved stays spent — check it "
+                "with explain() and simplify it")
+"""The one message of every data-dependent failure: it says nothing about which one."""
+
+
+class QueryFailed(MeshError):
+    """The engine did not complete a query whose budget was already reserved.
+
+    The message is :data:`QUERY_FAILED` whatever went wrong (an error a value caused, the time
+    or memory limit): which one, and its text, could depend on a person's data. ``release_id``
+    names the charged release in the ledger, ``epsilon`` what it cost.
+    """
+
+    rule = "query-failed"
+
+    def __init__(self, release_id: str = "", epsilon: float = 0.0, delta: float = 0.0):
+        self.release_id, self.epsilon, self.delta = release_id, epsilon, delta
+        super().__init__(QUERY_FAILED)
+
+
 class LedgerTampered(MeshError):
     """``Ledger.verify()`` found an entry that is not as the owner wrote it."""
 

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import httpx
 
 from .contract import CONTRACT_FILE, Contract, load_contract
-from .errors import BudgetExceeded, MeshError, PolicyViolation
+from .errors import BudgetExceeded, MeshError, PolicyViolation, QueryFailed
 from .ledger.entry import Entry
 from .mesh import Mesh, product_names
 from .server import wire
@@ -53,6 +53,8 @@ def raise_for(response: httpx.Response) -> None:
         raise PolicyViolation(err["rule"], err["what"], err["fix"])
     if err.get("type") == "budget":
         raise BudgetExceeded(**err["budget"])
+    if err.get("type") == "failed":
+        raise QueryFailed(**err["failed"])
     raise RemoteError(response.status_code, err.get("type", "?"), err.get("message", ""))
 
 
@@ -158,13 +160,10 @@ class RemoteSession(Session):
         return next(b for b in self.budgets() if b.product == name)
 
     def query(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
-              mechanism: str = "laplace", seed: int | None = None):
-        """As :meth:`mesh_nb.Session.query`; the server draws the noise (``seed`` refused)."""
+              mechanism: str = "laplace"):
+        """As :meth:`mesh_nb.Session.query`; the server draws the noise."""
         from .query.release import Release
 
-        if seed is not None:
-            raise MeshError("a seed would let the noise be recomputed: the server never "
-                            "takes one — leave seed out")
         r = self._call("query", {"sql": sql, "epsilon": epsilon, "delta": delta,
                                  "mechanism": mechanism})
         return Release(wire.frame_from_wire(r["frame"]), r["epsilon"], r["delta"],

@@ -7,13 +7,13 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from .errors import MeshError
 
 if TYPE_CHECKING:
     from .mesh import Mesh, Product
-    from .query.engines import QueryEngine
+    from .query.engines import Limits, QueryEngine
 
 
 def resolve_analyst(explicit: str | None = None) -> str:
@@ -65,6 +65,7 @@ class EngineOptions:
 
     engine: str | None = None  # "duckdb" | "spark"
     spark_remote: str | None = None  # Spark Connect URL, sc://host:port
+    limits: "Limits | None" = None  # per-query time and memory (None: from the environment)
 
     @classmethod
     def checked(cls, engine: str | None = None, spark_remote: str | None = None
@@ -138,6 +139,11 @@ class Session:
     def product_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.products)
 
+    def readers(self, names: "Iterable[str]") -> tuple["Product", ...]:
+        """The bound products named in ``names`` (those a query reads), in binding order."""
+        wanted = set(names)
+        return tuple(p for p in self.products if p.name in wanted) or self.products[:1]
+
     def purpose_of(self, product: str | None = None):
         """The bound purpose as ``product`` declares it."""
         return self.product(product).contract.purposes[self.purpose]
@@ -167,17 +173,18 @@ class Session:
         return tuple(self.budget(p.name) for p in self.products)
 
     def query(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
-              mechanism: str = "laplace", seed: int | None = None):
+              mechanism: str = "laplace"):
         """Run a differentially private aggregate query; returns a :class:`Release`.
 
         ``epsilon`` is the whole query's epsilon (default: the purpose's), ``delta`` is spent
         only where the plan needs it (undeclared group keys, the Gaussian mechanism). The
-        budget is reserved in every bound product's ledger before anything is released;
+        budget is reserved in the ledger of every product the query reads before the engine
+        reads any data, and stays spent if the engine then fails (:class:`QueryFailed`);
         repeating a query in the same purpose returns the same answer at no cost.
         """
         from .query.runner import run
 
-        return run(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism, seed=seed)
+        return run(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
 
     def rows(self, sql: str):
         """Rows for a ``pseudonymized-rows`` or ``raw-rows`` purpose; returns a RowRelease.
@@ -206,7 +213,7 @@ class Session:
             kind, remote = self.options.resolve(self.products)
             self._engine = open_engine(((p.name, t.name, t, p.contract.privacy_unit)
                                         for p in self.products for t in p.contract.tables),
-                                       kind=kind, remote=remote)
+                                       kind=kind, remote=remote, limits=self.options.limits)
         return self._engine
 
     def check_open(self) -> None:

@@ -343,9 +343,20 @@ def test_purpose_nobody_declares(contracts: dict) -> None:
                      "product-not-bound")
 
 
+def test_join_on_a_declared_key_that_is_not_the_unit(contracts: dict) -> None:
+    """A declared join key other than the privacy unit links rows of two persons: refused."""
+    orders = contracts["sales"]
+    keyed = dataclasses.replace(orders, join_keys=(*orders.join_keys, "order_id"),
+                                privacy_unit="order_id")
+    _assert_rejected(check, f"SELECT COUNT(*) FROM {ACC} a JOIN {ORD} o "
+                     "ON a.customer_id = o.customer_id", {**contracts, "sales": keyed}, CHURN,
+                     "join-unit")
+
+
 def test_rejection_table_covers_every_rule() -> None:
     covered = {r for *_, r in EXPECTED_REJECTIONS + ROW_REJECTIONS}
-    covered |= {"unbounded-column", "one-statement", "parse"}
+    covered |= {"unbounded-column", "one-statement", "parse", "join-unit",
+                "engine-rejected"}  # join-unit above; engine-rejected in test_query
     assert set(RULES) - covered == set()
 
 

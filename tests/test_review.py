@@ -41,9 +41,9 @@ def _play(root: Path) -> dict:
     m = mesh_nb.open_mesh(root)
     alice = m.bind("customers", purpose="churn-analysis", analyst="alice")
     alice.query("SELECT region, COUNT(*) AS n FROM customers.accounts GROUP BY region",
-                epsilon=0.2, seed=1)
+                epsilon=0.2)
     alice.query("SELECT plan, AVG(monthly_spend) AS spend FROM customers.accounts "
-                "WHERE region = 'west' GROUP BY plan", epsilon=0.3, seed=2)
+                "WHERE region = 'west' GROUP BY plan", epsilon=0.3)
     with pytest.raises(PolicyViolation):
         alice.query("SELECT email FROM customers.accounts", epsilon=0.1)
     with pytest.raises(PolicyViolation):
@@ -63,10 +63,10 @@ def _play(root: Path) -> dict:
     carol = m.bind(["customers", "sales"], purpose="churn-analysis", analyst="carol")
     carol.query("SELECT c.region, SUM(o.amount) AS total FROM customers.accounts AS c "
                 "JOIN sales.orders AS o ON c.customer_id = o.customer_id GROUP BY c.region",
-                epsilon=0.4, seed=3)  # carol's session stays open
+                epsilon=0.4)  # carol's session stays open
     dave = m.bind("customers", purpose="marketing-research", analyst="dave")
     dave.query("SELECT plan, COUNT(*) AS n FROM customers.accounts GROUP BY plan",
-               epsilon=0.25, seed=4)
+               epsilon=0.25)
     dave.end()
     return {"rows_released": len(rows.frame), "sessions": {s.id for s in (alice, bob, carol,
                                                                            dave)}}
@@ -297,7 +297,7 @@ def test_minimization_names_the_exact_line_of_a_block_list(demo_dir: Path) -> No
     m = mesh_nb.open_mesh(demo_dir)
     s = m.bind("customers", purpose="marketing-research", analyst="erin")
     s.query("SELECT region, COUNT(*) AS n FROM customers.accounts GROUP BY region",
-            epsilon=0.1, seed=5)
+            epsilon=0.1)
     t = minimization(m.product("customers")).by_purpose
     t = t[t["purpose"] == "marketing-research"].set_index("allowed")
     assert not t.loc["region", "flagged"]

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from live_server import LiveServer, copy_demo
+import mesh_nb
 from mesh_nb import BudgetExceeded, MeshError, PolicyViolation, open_mesh
 from mesh_nb.cli import main as cli
 from mesh_nb.remote import RemoteError
@@ -153,11 +154,14 @@ def test_malformed_and_oversized_requests(server: LiveServer) -> None:
         assert c.get(f"/sessions/{sid}/budget").json()[0]["epsilon_spent"] == 0
 
 
-def test_the_client_refuses_a_seed(server: LiveServer) -> None:
+def test_no_seed_reaches_a_private_release(server: LiveServer) -> None:
+    """Neither API takes a seed (it would let the noise be recomputed and subtracted)."""
     s = open_mesh(server.url, token=server.token("ivan")).bind("customers",
                                                                purpose="churn-analysis")
-    with pytest.raises(MeshError, match="seed"):
+    with pytest.raises(TypeError, match="seed"):
         s.query(COUNT, seed=3)
+    with pytest.raises(TypeError, match="seed"):
+        mesh_nb.Session.query(s, COUNT, seed=3)
 
 
 def test_adversarial_corpus_is_rejected_server_side(server: LiveServer) -> None:

@@ -20,6 +20,9 @@ from typing import Any, Callable, Mapping, get_args, get_origin
 KINDS: tuple[str, ...] = (
     "session.bound", "session.ended", "query.released", "query.rejected", "pii.detected",
     "budget.exhausted",
+    # a query whose budget was reserved (its query.released entry, same release id) and that
+    # the engine did not complete: ``rule`` is the failure class, never the engine's message
+    "query.failed",
     # the owner's mesh server (mesh_nb.server): purposes that need an approver's approval
     "purpose.requested", "purpose.approved", "purpose.denied",
     # mesh governance (mesh_nb.governance): a bind refused by an error-level mesh-wide rule
@@ -76,22 +79,33 @@ def signing_message(entry_hash: str) -> bytes:
     return _ENTRY_DOMAIN + entry_hash.encode("ascii")
 
 
-def _to_units(value: float, scale: int, name: str) -> int:
+#: The largest epsilon one entry or budget may carry (integer sums stay exact far beyond it).
+MAX_EPSILON = 1e9
+
+
+def _to_units(value: float, scale: int, name: str, up: bool) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number")
     if value < 0:
         raise ValueError(f"{name} must be >= 0")
-    return round(value * scale)
+    if value > MAX_EPSILON:
+        raise ValueError(f"{name} must be at most {MAX_EPSILON:g}")
+    units = round(value * scale, 6)  # float noise of the product out, then round the unit
+    return math.ceil(units) if up else math.floor(units)
 
 
-def to_micro(epsilon: float) -> int:
-    """Epsilon as integer micro-epsilon (rounded), so sums are exact."""
-    return _to_units(epsilon, MICRO, "epsilon")
+def to_micro(epsilon: float, *, up: bool = True) -> int:
+    """Epsilon as integer micro-epsilon, so sums are exact.
+
+    Spends round up (an epsilon below a micro-epsilon still costs one); ``up=False`` rounds a
+    budget's total down. Either way the ledger never grants more than was asked.
+    """
+    return _to_units(epsilon, MICRO, "epsilon", up)
 
 
-def to_pico(delta: float) -> int:
-    """Delta as an integer in units of 1e-12 (rounded)."""
-    return _to_units(delta, PICO, "delta")
+def to_pico(delta: float, *, up: bool = True) -> int:
+    """Delta as an integer in units of 1e-12, rounded like :func:`to_micro`."""
+    return _to_units(delta, PICO, "delta", up)
 
 
 def _conforms(value: Any, tp: Any) -> Any:

@@ -397,7 +397,7 @@ class Ledger:
         """
         check_kind(kind)  # the refusal below records another kind: check the asked one now
         want = (to_micro(epsilon), to_pico(delta))
-        limit = (to_micro(budget.epsilon), to_pico(budget.delta))
+        limit = (to_micro(budget.epsilon, up=False), to_pico(budget.delta, up=False))
         clean = check_details(details)
         labels = dict(session=session, analyst=analyst, purpose=purpose)
         where = self._budget_where(analyst, purpose, budget)
@@ -449,8 +449,8 @@ class Ledger:
     def remaining(self, analyst: str | None, purpose: str, budget: Budget) -> tuple[float, float]:
         """(epsilon, delta) still available under ``budget`` (never negative)."""
         eps, delta = self._spent_units(analyst, purpose, budget)
-        return (max(0, to_micro(budget.epsilon) - eps) / MICRO,
-                max(0, to_pico(budget.delta) - delta) / PICO)
+        return (max(0, to_micro(budget.epsilon, up=False) - eps) / MICRO,
+                max(0, to_pico(budget.delta, up=False) - delta) / PICO)
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -7,13 +7,16 @@ configuration locked), so a check that misses something still cannot read anothe
 
 from __future__ import annotations
 
+import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Iterable, Literal, Protocol, runtime_checkable
 
 import duckdb
 
 from ..contract.model import Table
-from ..errors import MeshError
+from ..errors import MeshError, PolicyViolation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,23 +28,109 @@ TableSpec = tuple[str, str, Table, str]
 """(product, table name, Table, privacy unit column): what an engine is opened over."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one query may take in the engine: wall-clock ``seconds`` and, on DuckDB,
+    ``memory`` (a DuckDB size such as ``"8GB"``). From ``MESH_NB_QUERY_SECONDS`` and
+    ``MESH_NB_QUERY_MEMORY`` when set."""
+
+    seconds: float = 120.0
+    memory: str = "8GB"
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        """The limits the environment sets, else the defaults; MeshError for a bad value."""
+        seconds = os.environ.get("MESH_NB_QUERY_SECONDS")
+        memory = os.environ.get("MESH_NB_QUERY_MEMORY")
+        try:
+            limits = cls(float(seconds) if seconds else cls.seconds, memory or cls.memory)
+        except ValueError:
+            raise MeshError("MESH_NB_QUERY_SECONDS must be a number of seconds, e.g. 120") \
+                from None
+        if not limits.seconds > 0:
+            raise MeshError("MESH_NB_QUERY_SECONDS must be positive, e.g. 120")
+        if not limits.memory.replace(".", "").rstrip("KMGTiBb").isdigit():
+            raise MeshError("MESH_NB_QUERY_MEMORY must be a size such as 8GB or 512MB")
+        return limits
+
+
+class EngineFailure(Exception):
+    """An engine did not complete a query. ``kind`` is ``engine-error``, ``time-limit`` or
+    ``memory-limit``; for the owner's ledger only: what reaches the analyst is
+    :class:`~mesh_nb.errors.QueryFailed`, the same for every kind."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        super().__init__(kind)
+
+
+@runtime_checkable
+class Prepared(Protocol):
+    """A planned query bound in an engine (its schema checked, no data read yet)."""
+
+    def run(self) -> "pd.DataFrame": ...
+
+
 @runtime_checkable
 class QueryEngine(Protocol):
     """What the planner and the release stage need from an engine.
 
-    ``execute`` runs planned SQL (DuckDB dialect, tables named ``"product"."table"``) and
-    returns a pandas frame with one row per group: group keys, counts as int64, sums as
-    float64, histograms as ``{bin: count}`` dicts. ``unit_unique`` answers whether a table
-    verifiably holds one row per privacy unit (see :class:`Engine`).
+    ``prepare`` binds planned SQL (DuckDB dialect, tables named ``"product"."table"``) without
+    reading data: a mistake found there depends on the query and the schema only, and is a
+    :class:`PolicyViolation` (rule ``engine-rejected``). Its ``run`` executes under the
+    engine's :class:`Limits` and returns a pandas frame with one row per group: group keys,
+    counts as int64, sums as float64, histograms as ``{bin: count}`` dicts; every failure
+    there is an :class:`EngineFailure`. ``execute`` is ``prepare`` then ``run``.
+    ``unit_unique`` answers whether a table verifiably holds one row per privacy unit (see
+    :class:`Engine`).
     """
 
     kind: str
+
+    def prepare(self, sql: str) -> Prepared: ...
 
     def execute(self, sql: str) -> "pd.DataFrame": ...
 
     def unit_unique(self, product: str, name: str) -> bool: ...
 
     def close(self) -> None: ...
+
+
+def engine_rejected(exc: BaseException) -> PolicyViolation:
+    """The data-independent error of binding a query, as a PolicyViolation (bounded text)."""
+    text = " ".join(str(exc).split())
+    text = text.split(" LINE ", 1)[0][:300]
+    return PolicyViolation("engine-rejected", f"the engine cannot run this query "
+                           f"({type(exc).__name__}: {text})",
+                           "fix the types or functions the message names")
+
+
+class Watchdog:
+    """Calls ``stop`` once if the guarded block is still running after ``seconds``."""
+
+    def __init__(self, seconds: float, stop: Callable[[], None]):
+        self.seconds, self.stop = seconds, stop
+        self.fired = False
+        self._lock = threading.Lock()
+        self._running = False
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._running:
+                self.fired = True
+                self.stop()
+
+    def __enter__(self) -> "Watchdog":
+        self._running = True
+        self._timer = threading.Timer(self.seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._running = False
+        self._timer.cancel()
 
 _READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}
 
@@ -57,11 +146,12 @@ def count_rows(path: Path, fmt: str = "parquet") -> int:
         return int(con.execute(f"SELECT count(*) FROM {_scan(path, fmt)}").fetchone()[0])
 
 
-def sandboxed_duckdb(tables: Iterable[tuple[str, str, Table]], *, threads: int | None = None
-                     ) -> duckdb.DuckDBPyConnection:
+def sandboxed_duckdb(tables: Iterable[tuple[str, str, Table]], *, threads: int | None = None,
+                     memory: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per ``(product, table_name, Table)`` and nothing else.
 
     Views live in a schema named after the product, so SQL names them ``product.table``.
+    ``memory`` caps what a query may use (DuckDB's ``memory_limit``).
     """
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
@@ -75,6 +165,8 @@ def sandboxed_duckdb(tables: Iterable[tuple[str, str, Table]], *, threads: int |
         files.append(str(table.data_path))
     if threads:
         con.execute(f"SET threads = {int(threads)}")
+    if memory:
+        con.execute("SET memory_limit = ?", [memory])
     allowed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     con.execute(f"SET allowed_paths = [{allowed}]")
     con.execute("SET enable_external_access = false")
@@ -134,24 +226,55 @@ class Engine(UniqueUnits):
 
     kind = "duckdb"
 
-    def __init__(self, tables: Iterable[TableSpec]):
+    def __init__(self, tables: Iterable[TableSpec], limits: Limits | None = None):
         self.tables = list(tables)  # (product, table name, Table, privacy unit column)
-        self.con = sandboxed_duckdb((p, n, t) for p, n, t, _ in self.tables)
+        self.limits = limits or Limits.from_env()
+        self.con = sandboxed_duckdb(((p, n, t) for p, n, t, _ in self.tables),
+                                    memory=self.limits.memory)
         self._unique = {}
+        self._run_lock = threading.Lock()
+
+    def prepare(self, sql: str) -> "_DuckPrepared":
+        """Bind planned SQL (no data read); PolicyViolation ``engine-rejected`` if it cannot."""
+        try:
+            relation = self.con.sql(sql)
+        except duckdb.Error as exc:
+            raise engine_rejected(exc) from None
+        return _DuckPrepared(self, relation)
 
     def execute(self, sql: str):
-        """Run planned SQL; returns a pandas DataFrame."""
-        return self.con.execute(sql).df()
+        """Run planned SQL under the limits; returns a pandas DataFrame."""
+        return self.prepare(sql).run()
 
     def _holds(self, sql: str) -> bool:
-        return bool(self.con.execute(sql).fetchone()[0])
+        return bool(self.con.execute(sql).fetchall()[0][0])  # fetch all: DuckDB 2 refuses
+        # other work on a connection whose result is unfinished
 
     def close(self) -> None:
         self.con.close()
 
 
+@dataclass
+class _DuckPrepared:
+    engine: Engine
+    relation: duckdb.DuckDBPyRelation
+
+    def run(self) -> "pd.DataFrame":
+        """Execute under the time limit (an interrupt from a watchdog) and memory limit."""
+        engine = self.engine
+        with engine._run_lock:
+            dog = Watchdog(engine.limits.seconds, engine.con.interrupt)
+            try:
+                with dog:
+                    return self.relation.df()
+            except duckdb.OutOfMemoryException:
+                raise EngineFailure("memory-limit") from None
+            except Exception:
+                raise EngineFailure("time-limit" if dog.fired else "engine-error") from None
+
+
 def open_engine(tables: Iterable[TableSpec], *, kind: str | None = None,
-                remote: str | None = None) -> QueryEngine:
+                remote: str | None = None, limits: Limits | None = None) -> QueryEngine:
     """The engine for a session's tables: DuckDB unless ``kind="spark"``.
 
     ``remote`` is a Spark Connect URL (``sc://host:port``) and implies Spark; without it the
@@ -171,7 +294,7 @@ def open_engine(tables: Iterable[TableSpec], *, kind: str | None = None,
         if catalog:
             raise MeshError(f"{', '.join(catalog)} live(s) in a Spark catalog, which DuckDB "
                             "cannot read — bind with engine='spark'")
-        return Engine(tables)
+        return Engine(tables, limits)
     from .spark import SparkEngine
 
-    return SparkEngine(tables, remote=remote)
+    return SparkEngine(tables, remote=remote, limits=limits)

@@ -16,25 +16,33 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from sqlglot import exp
 
 from ..contract.model import Contract
 from ..errors import PolicyViolation
-from .policy import Aggregate, CheckedQuery, TableRef
+from .policy import Aggregate, CheckedQuery, GroupKey, TableRef
 
 if TYPE_CHECKING:
     import pandas as pd
 
 HIST_BINS = 1000
+CDF_BINS = 50  # coarse bins of the noisy histogram behind quantile intervals
+CDF_WEIGHT = 0.25  # its share of epsilon relative to a quantile's exponential mechanism
 ROWS, PRESENT = "__rows", "__present_"  # exact helper columns of the engine SQL (never released)
 MECHANISMS = ("laplace", "gaussian")
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One noisy primitive per group: ``kind`` is count | distinct | sum | hist."""
+    """One noisy primitive per group: ``kind`` is count | distinct | sum | hist | cdf.
+
+    ``hist`` is the exact histogram an exponential mechanism picks a quantile from (one per
+    quantile output); ``cdf`` the same histogram coarsened to :data:`CDF_BINS` bins with
+    Geometric noise on each bin, from which quantile intervals are derived (one per value
+    expression, shared by its quantiles).
+    """
 
     name: str
     kind: str
@@ -50,6 +58,8 @@ class Measurement:
     center: float = 0.0
     fill: float = 0.0
     present: str | None = None
+    #: Relative share of the query's epsilon (the epsilon is split in proportion to weights).
+    weight: float = 1.0
 
     @property
     def corrected(self) -> bool:
@@ -104,8 +114,8 @@ def _clamp(value: exp.Expression, lo: float, hi: float, center: float = 0.0, *,
 class _Builder:
     """Collects distinct measurements while outputs are planned."""
 
-    def __init__(self, k: int, contracts: dict[str, Contract]):
-        self.k, self.contracts = k, contracts
+    def __init__(self, k: int, contracts: dict[str, Contract], grouped: bool):
+        self.k, self.contracts, self.grouped = k, contracts, grouped
         self.measurements: dict[tuple, Measurement] = {}
 
     def required(self, qualified: str | None) -> bool:
@@ -116,8 +126,11 @@ class _Builder:
         col = self.contracts[product].table(table).column(column)
         return bool(col and col.required)
 
-    def add(self, kind: str, value: str | None, sensitivity: float, **correction: Any) -> str:
-        key = (kind, value, tuple(sorted(correction.items())))
+    def add(self, kind: str, value: str | None, sensitivity: float, *, output: str = "",
+            **correction: Any) -> str:
+        """A measurement's name; an identical earlier one is reused (``output`` makes it the
+        output's own: a draw that several outputs read must be one measurement)."""
+        key = (kind, value, output, tuple(sorted(correction.items())))
         if key not in self.measurements:
             self.measurements[key] = Measurement(f"m{len(self.measurements)}", kind, value,
                                                  sensitivity, **correction)
@@ -143,8 +156,9 @@ class _Builder:
         k = self.k
         if agg.func == "count":
             return Output(agg.name, "count", (self.count(),))
-        if agg.func == "count_distinct_unit":  # one unit adds 1 to at most k groups
-            return Output(agg.name, "count", (self.add("distinct", None, k),))
+        if agg.func == "count_distinct_unit":  # one unit adds 1 to one group, or to k groups
+            return Output(agg.name, "count",
+                          (self.add("distinct", None, k if self.grouped else 1),))
         if agg.func == "count_col":
             return Output(agg.name, "count", (self.count(agg.value.sql("duckdb")),))
         lo, hi = agg.bounds
@@ -167,7 +181,11 @@ class _Builder:
             q = 0.5 if agg.func == "median" else float(agg.quantile)
             width = (hi - lo) / HIST_BINS
             bins = f"LEAST(CAST(FLOOR(({clamped} - {lo!r}) / {width!r}) AS INTEGER), {HIST_BINS - 1})"
-            return Output(agg.name, "quantile", (self.add("hist", bins, k),), agg.bounds, q)
+            # Each quantile runs its own exponential mechanism on the histogram, so each is a
+            # measurement of its own with its own share of epsilon (never shared by two).
+            return Output(agg.name, "quantile", (self.add("hist", bins, k, output=agg.name),
+                                                 self.add("cdf", bins, k, weight=CDF_WEIGHT)),
+                          agg.bounds, q)
         raise PolicyViolation("unsupported-aggregate", f"aggregate `{agg.func}` has no DP plan",
                               "use COUNT, SUM, AVG, VAR, STDDEV, MEDIAN or QUANTILE")
 
@@ -184,7 +202,7 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
                               f"use one of: {', '.join(MECHANISMS)}")
     first = q.tables[0]
     k = 1 if one_row_per_unit else contracts[first.product].max_contributions
-    b = _Builder(k, contracts)
+    b = _Builder(k, contracts, grouped=bool(q.group_keys))
     outputs = tuple(b.output(a) for a in q.aggregates)
     categories = _categories(q, contracts)
     threshold_on = None
@@ -200,12 +218,12 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
         raise PolicyViolation("gaussian-needs-delta", "the Gaussian mechanism needs delta > 0",
                               "give --delta (e.g. 1e-7) or use --mechanism laplace")
     measured = list(b.measurements.values())
-    share = epsilon / len(measured)
+    unit = epsilon / math.fsum(m.weight for m in measured)
     gaussian_parts = [m for m in measured if m.kind == "sum" and mechanism == "gaussian"]
     threshold_delta = delta / 2 if gaussian_parts and categories is None else delta
     final = []
     for m in measured:
-        if m.kind in ("count", "distinct"):
+        if m.kind in ("count", "distinct", "cdf"):
             mech, d = "geometric", 0.0
         elif m.kind == "hist":
             mech, d = "exponential", 0.0
@@ -214,10 +232,10 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
             d = (delta - (threshold_delta if categories is None else 0)) / len(gaussian_parts)
         else:
             mech, d = "laplace", 0.0
-        final.append(replace(m, mechanism=mech, epsilon=share, delta=d))
+        final.append(replace(m, mechanism=mech, epsilon=unit * m.weight, delta=d))
     threshold = None
     if threshold_on is not None:
-        scale = k / share
+        scale = k / next(m.epsilon for m in final if m.name == threshold_on)
         threshold = k + scale * math.log(k / threshold_delta)
     notes = []
     for o in outputs:
@@ -230,6 +248,10 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
         notes.append(f"group keys without declared categories: only groups whose noisy count "
                      f"passes the threshold {threshold:.1f} are released (spends delta "
                      f"{threshold_delta:g})")
+    others = [g.name for g in q.group_keys if _declared(g) is not None]
+    if categories is not None and others:
+        notes.append(f"rows whose {', '.join(others)} is outside the declared categories or "
+                     "missing are released together as the last group (keys NULL)")
     used_delta = delta if (categories is None or gaussian_parts) else 0.0
     if one_row_per_unit:
         notes.append("one row per privacy unit (declared unique and checked on the data): "
@@ -240,17 +262,53 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
                 tuple(q.columns), tuple(notes))
 
 
+def _declared(g: GroupKey) -> tuple | None:
+    """The declared value set of a bare-column key (its categories, or a boolean's two)."""
+    if not isinstance(g.expr, exp.Column):
+        return None
+    if g.categories is None and g.logical_type == "boolean":
+        return (False, True)
+    return g.categories
+
+
 def _categories(q: CheckedQuery, contracts: dict[str, Contract]) -> tuple[tuple, ...] | None:
-    """The full cross product of declared group keys (``((),)`` with no GROUP BY)."""
+    """The full cross product of declared group keys (``((),)`` with no GROUP BY).
+
+    When a key is a bare column with a declared set, one more group comes last: all keys
+    ``None``. The engine puts every row with a value outside its key's set, or a missing one,
+    there (see :func:`_inside`), so such rows are released as one noisy group instead of
+    vanishing.
+    """
     sets = []
     for g in q.group_keys:
-        cats = g.categories
-        if cats is None and g.logical_type == "boolean":
-            cats = (False, True)
+        cats = _declared(g) if _declared(g) is not None else g.categories
         if cats is None:
             return None
         sets.append(tuple(cats))
-    return tuple(itertools.product(*sets))
+    groups = list(itertools.product(*sets))
+    other = (None,) * len(q.group_keys)
+    if any(_declared(g) is not None for g in q.group_keys) and other not in groups:
+        groups.append(other)
+    return tuple(groups)
+
+
+def _inside(keys: tuple[GroupKey, ...]) -> str | None:
+    """SQL that holds when every declared bare-column key is within its declared set."""
+    conds = []
+    for g in keys:
+        declared = _declared(g)
+        if declared is None:
+            continue
+        values = [exp.convert(v).sql("duckdb") for v in declared if v is not None]
+        key = g.expr.sql("duckdb")
+        conds.append(f"{key} IN ({', '.join(values)})" if values else "FALSE")
+    return " AND ".join(conds) or None
+
+
+def _key_sql(g: GroupKey, inside: str | None) -> str:
+    """A group key as the engine computes it: NULL for a row of the other group."""
+    key = g.expr.sql("duckdb")
+    return key if inside is None else f"CASE WHEN {inside} THEN {key} END"
 
 
 def from_where(tables: tuple[TableRef, ...], joins: tuple[exp.Expression, ...],
@@ -263,49 +321,28 @@ def from_where(tables: tuple[TableRef, ...], joins: tuple[exp.Expression, ...],
     return sql + (f" WHERE {where.sql('duckdb')}" if where is not None else "")
 
 
-def unlinked_units(q: CheckedQuery) -> list[tuple[str, str]]:
-    """(alias, unit) of joined tables whose privacy unit no ON condition equates with the first
-    table's: their persons need a contribution bound of their own."""
-    t0 = q.tables[0]
-    linked = {(t0.alias, t0.privacy_unit)}
-    extra = []
-    for t, on in zip(q.tables[1:], q.joins):
-        pairs = set()
-        for eq in on.find_all(exp.EQ):
-            if isinstance(eq.left, exp.Column) and isinstance(eq.right, exp.Column):
-                a, b = (eq.left.table, eq.left.name), (eq.right.table, eq.right.name)
-                pairs |= {(a, b), (b, a)}
-        mine = (t.alias, t.privacy_unit)
-        if any(x in linked and y == mine for x, y in pairs):
-            linked.add(mine)
-        else:
-            extra.append(mine)
-    return extra
-
-
 def _sql(q: CheckedQuery, k: int, measurements: list[Measurement], *, bounded: bool = True
          ) -> str:
     """Engine SQL: per unit at most k random rows after joins, then exact per-group primitives.
 
-    Every privacy unit in the query is bounded: the first table's, and that of each joined table
-    whose unit the join does not equate with it (one window filter per unit, in turn; each
-    filter only removes rows, so earlier bounds still hold).
+    The policy accepts only joins that equate every joined table's privacy unit with the first
+    table's (rule ``join-unit``), so every joined row belongs to one person and one window
+    filter on the first table's unit bounds everyone's contribution.
     """
     t0 = q.tables[0]
-    units = [(t0.alias, t0.privacy_unit)] + (unlinked_units(q) if bounded else [])
-    keys = [f"{g.expr.sql('duckdb')} AS \"{g.name}\"" for g in q.group_keys]
+    source = histogram_sources(measurements)
+    measurements = [m for m in measurements if source.get(m.name, m.name) == m.name]
+    inside = _inside(q.group_keys)
+    keys = [f"{_key_sql(g, inside)} AS \"{g.name}\"" for g in q.group_keys]
     values = [f"{m.value} AS \"v_{m.name}\"" for m in measurements if m.value is not None]
     values += [f"{m.present} AS \"p_{m.name}\"" for m in measurements
                if m.corrected and m.present is not None]
-    unit_cols = [f'"{alias}"."{unit}" AS __unit{i or ""}' for i, (alias, unit) in enumerate(units)]
-    inner = ("SELECT " + ", ".join(unit_cols) + (", random() AS __r" if bounded else "")
-             + "".join(", " + c for c in keys + values) + from_where(q.tables, q.joins, q.where))
-    rows = inner
+    rows = (f'SELECT "{t0.alias}"."{t0.privacy_unit}" AS __unit'
+            + (", random() AS __r" if bounded else "")
+            + "".join(", " + c for c in keys + values) + from_where(q.tables, q.joins, q.where))
     if bounded:
-        for i in range(len(units)):
-            part = f"__unit{i or ''}"
-            rows = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {part} ORDER BY "
-                    f"__r) AS __rn{i} FROM ({rows})) WHERE __rn{i} <= {k}")
+        rows = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY __unit ORDER BY "
+                f"__r) AS __rn FROM ({rows})) WHERE __rn <= {k}")
     aggs = []
     for m in measurements:
         v = f'"v_{m.name}"' if m.value is not None else None
@@ -326,9 +363,21 @@ def _sql(q: CheckedQuery, k: int, measurements: list[Measurement], *, bounded: b
     return f"SELECT {', '.join(names + aggs)} FROM ({rows}){group}"
 
 
+def histogram_sources(measurements: "Iterable[Measurement]") -> dict[str, str]:
+    """Histogram measurements (hist, cdf) over the same bins -> the one the engine computes."""
+    first: dict[str | None, str] = {}
+    return {m.name: first.setdefault(m.value, m.name) for m in measurements
+            if m.kind in ("hist", "cdf")}
+
+
 def primitives(plan: Plan, exact: "pd.DataFrame") -> "pd.DataFrame":
     """The plan's exact primitives from the engine's answer: corrected sums (see
-    :class:`Measurement`), helper columns dropped. Runs before any noise is added."""
+    :class:`Measurement`), shared histograms copied to each measurement, helper columns
+    dropped. Runs before any noise is added."""
+    shared = {name: src for name, src in histogram_sources(plan.measurements).items()
+              if name != src}
+    if shared:
+        exact = exact.assign(**{name: exact[src] for name, src in shared.items()})
     if ROWS not in exact:
         return exact
     out = exact.copy()

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..errors import MeshError, PolicyViolation
+from ..errors import MeshError, PolicyViolation, QueryFailed
 from . import policy
+from .engines import EngineFailure
 from .plan import from_where
 from .pseudonym import generalize, purpose_key, tokenize
 
@@ -61,7 +62,7 @@ def _sql(q: policy.CheckedRows) -> str:
 
 def run_rows(session: "Session", sql: str) -> RowRelease:
     """Check and run a row query; see :meth:`mesh_nb.Session.rows`."""
-    from .runner import reject
+    from .runner import record, reject
 
     session.check_open()
     if session.access == "dp-aggregate":
@@ -70,10 +71,17 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
     contracts = {p.name: p.contract for p in session.products}
     try:
         checked = policy.check_rows(sql, contracts, session.purpose)
+        job = session.engine.prepare(_sql(checked))
     except PolicyViolation as exc:
         reject(session, sql, exc)
         raise
-    frame = session.engine.execute(_sql(checked))
+    release_id = uuid.uuid4().hex[:12]
+    try:
+        frame = job.run()
+    except EngineFailure as exc:  # the same message whatever failed (it may follow the data)
+        record(session, session.products, "query.failed",
+               {"release": release_id, "rule": exc.kind, "access": session.access})
+        raise QueryFailed(release_id) from None
     tokenized, generalized = [], []
     if session.access == "pseudonymized-rows":
         for o in checked.outputs:
@@ -85,7 +93,6 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
             elif o.source.generalize:
                 frame[o.name] = generalize(frame[o.name], o.source.generalize)
                 generalized.append(o.name)
-    release_id = uuid.uuid4().hex[:12]
     for p in session.products:
         p.ledger.append("query.released", session=session.id, analyst=session.analyst,
                         purpose=session.purpose,

@@ -1,7 +1,9 @@
-"""The one path a query takes: check -> plan -> engine -> budget in the ledger -> noise -> Release.
+"""The one path a query takes: check -> plan -> bind -> budget in the ledger -> engine -> noise.
 
-Nothing is released before the budget is reserved in every involved product's ledger, and
-nothing is reserved for a query that was rejected or failed before release.
+The engine reads no data before the budget is reserved in every product the query reads, so
+nothing the engine does with a person's data (an error, a limit hit) goes uncharged; nothing is
+reserved for a query refused by the policy or by the engine's binder (both depend only on the
+query and the contract).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..errors import BudgetExceeded, MeshError, PolicyViolation
+from ..errors import BudgetExceeded, MeshError, PolicyViolation, QueryFailed
 from . import policy
+from .accountant import Accountant
 from .cache import cache_key
+from .engines import EngineFailure
 from .parse import redact
 from .plan import Plan, build_plan, primitives
 from .release import Release, add_noise, half_width, noise_scale
@@ -108,12 +112,19 @@ def reject(session: "Session", sql: str, exc: PolicyViolation) -> None:
 
 def explain(session: "Session", sql: str, *, epsilon: float | None = None,
             delta: float | None = None, mechanism: str = "laplace") -> Explanation:
-    """What ``query`` would run and how much noise each value gets; spends nothing."""
+    """What ``query`` would run and how much noise each value gets; spends nothing (the plan
+    is bound in the engine, which reads no data, so engine mistakes show here too)."""
     checked, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    try:
+        session.engine.prepare(plan.sql)
+    except PolicyViolation as exc:
+        reject(session, sql, exc)
+        raise
     rows = [{"measurement": m.name, "kind": m.kind, "mechanism": m.mechanism,
              "epsilon": round(m.epsilon, 6), "delta": m.delta, "sensitivity": m.sensitivity,
              "noise_scale": round(noise_scale(m), 4) if m.kind != "hist" else None,
-             "ci95_half_width": round(half_width(m), 4) if m.kind != "hist" else None,
+             "ci95_half_width": round(half_width(m), 4) if m.kind not in ("hist", "cdf")
+             else None,
              "value": _shown(m)} for m in plan.measurements]
     return Explanation(checked.redacted, plan, pd.DataFrame(rows))
 
@@ -129,53 +140,90 @@ def _shown(m) -> str:
 def run(session: "Session", sql: str, *, epsilon: float | None = None,
         delta: float | None = None, mechanism: str = "laplace", seed: int | None = None
         ) -> Release:
-    """Check, plan, run, reserve budget, add noise; see :meth:`mesh_nb.Session.query`."""
+    """Check, plan, bind, reserve budget, run, add noise; see :meth:`mesh_nb.Session.query`.
+
+    The budget is reserved in every product the query reads before the engine reads any data;
+    whatever happens after that stays charged. A failure after the reservation records
+    ``query.failed`` (its class, never its text) and raises :class:`QueryFailed`, whose message
+    is the same for every failure. ``seed`` is for tests only: a seeded release is marked not
+    private and is never cached.
+    """
     checked, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    readers = session.readers(checked.products)
     details = {"query": checked.redacted, "query_hash": checked.query_hash,
-               "columns": list(checked.columns), "products": list(session.product_names),
-               "mechanism": mechanism}
-    cache = session.products[0].releases
+               "columns": list(checked.columns), "products": [p.name for p in readers],
+               "mechanism": _mechanisms(plan)}
+    private = seed is None
+    cache = readers[0].releases
     key = cache_key(session.purpose, checked.query_hash, plan.epsilon, plan.delta, mechanism)
-    hit = cache.get(key)
+    hit = cache.get(key) if private else None
     if hit is not None:
         release_id, frame, accuracy, meta = hit
-        for p in session.products:
-            p.ledger.append("query.released", session=session.id, analyst=session.analyst,
-                            purpose=session.purpose, details={**details, "cached": True,
-                                                              "release": release_id})
+        record(session, readers, "query.released", {**details, "cached": True,
+                                                     "release": release_id})
         return Release(frame, 0.0, 0.0, accuracy, checked.redacted, session.purpose,
-                       session.product_names, tuple(meta.get("notes", ())), release_id, True,
-                       _remaining(session))
-    exact = execute(session, plan)
-    _check_budgets(session, plan)
+                       tuple(p.name for p in readers), tuple(meta.get("notes", ())),
+                       release_id, True, _remaining(session))
+    try:
+        job = session.engine.prepare(plan.sql)  # binds on the schema: reads no data
+    except PolicyViolation as exc:
+        reject(session, sql, exc)
+        raise
     release_id = uuid.uuid4().hex[:12]
-    for p in session.products:  # the budget is spent before anything is released
+    _reserve(session, readers, plan, {**details, "release": release_id})
+    try:
+        exact = primitives(plan, job.run())
+        frame, accuracy = _post_process(
+            checked, *add_noise(plan, exact, accountant=Accountant(seed)))
+    except Exception as exc:  # every failure from here on may depend on a person's data
+        kind = exc.kind if isinstance(exc, EngineFailure) else "release-error"
+        record(session, readers, "query.failed", {"release": release_id, "rule": kind})
+        raise QueryFailed(release_id, plan.epsilon, plan.delta) from None
+    if private:
+        cache.put(key, release_id, frame, accuracy, {"notes": list(plan.notes)})
+    return Release(frame, plan.epsilon, plan.delta, accuracy, checked.redacted,
+                   session.purpose, tuple(p.name for p in readers), plan.notes, release_id,
+                   False, _remaining(session), private)
+
+
+def _mechanisms(plan: Plan) -> str:
+    """The mechanisms a plan draws from, as the ledger records them."""
+    return ", ".join(sorted({m.mechanism for m in plan.measurements}))
+
+
+def record(session: "Session", products, kind: str, details: dict) -> None:
+    """Append one entry of ``kind`` to each of ``products``' ledgers for this session."""
+    for p in products:
+        p.ledger.append(kind, session=session.id, analyst=session.analyst,
+                        purpose=session.purpose, details=details)
+
+
+def _reserve(session: "Session", products, plan: Plan, details: dict) -> None:
+    """Reserve the plan's epsilon and delta in every product's ledger, refusing before any
+    is charged when one is short (:func:`_check_budgets`)."""
+    _check_budgets(session, products, plan)
+    for p in products:
         p.ledger.reserve(analyst=session.analyst, purpose=session.purpose,
                          epsilon=plan.epsilon, delta=plan.delta,
                          budget=p.contract.purposes[session.purpose].budget,
-                         session=session.id,
-                         details={**details, "groups": len(exact), "release": release_id})
-    frame, accuracy = _post_process(checked, *add_noise(plan, exact, seed=seed))
-    cache.put(key, release_id, frame, accuracy, {"notes": list(plan.notes)})
-    return Release(frame, plan.epsilon, plan.delta, accuracy, checked.redacted,
-                   session.purpose, session.product_names, plan.notes, release_id, False,
-                   _remaining(session))
+                         session=session.id, details=details)
 
 
 def execute(session: "Session", plan: Plan) -> pd.DataFrame:
-    """The plan's exact bounded primitives from the sandboxed engine (never shown to anyone)."""
+    """The plan's exact bounded primitives from the sandboxed engine (never shown to anyone;
+    for tests and benchmarks: no budget is reserved)."""
     return primitives(plan, session.engine.execute(plan.sql))
 
 
-def _check_budgets(session: "Session", plan: Plan) -> None:
+def _check_budgets(session: "Session", products, plan: Plan) -> None:
     """Refuse before reserving anywhere if any product's budget is short.
 
     Only several products need it: with one, ``reserve`` itself checks and records
     ``budget.exhausted`` in the same transaction.
     """
-    if len(session.products) == 1:
+    if len(products) == 1:
         return
-    for p in session.products:
+    for p in products:
         budget = p.contract.purposes[session.purpose].budget
         eps_left, delta_left = p.ledger.remaining(session.analyst, session.purpose, budget)
         if plan.epsilon > eps_left + 1e-9 or plan.delta > delta_left + 1e-18:

@@ -30,7 +30,7 @@ from sqlglot import exp
 
 from ..contract.model import Table
 from ..errors import MeshError
-from .engines import TableSpec, UniqueUnits
+from .engines import EngineFailure, Limits, TableSpec, UniqueUnits, Watchdog, engine_rejected
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -47,7 +47,13 @@ LOCAL_CONF: dict[str, str] = {
     "spark.driver.memory": "2g",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.session.timeZone": "UTC",
+    # The total engine: with ANSI mode off, casts, division by zero, overflow and invalid
+    # dates give NULL (or wrap) instead of raising on a value (docs/queries.md, the audit).
+    "spark.sql.ansi.enabled": "false",
 }
+#: Set on every session an engine uses, Connect ones included (runtime SQL settings).
+RUNTIME_CONF: dict[str, str] = {"spark.sql.ansi.enabled": "false",
+                                "spark.sql.session.timeZone": "UTC"}
 
 _LOCK = threading.Lock()
 _SESSIONS: dict[str, "SparkSession"] = {}
@@ -212,6 +218,26 @@ def _frame(df: "DataFrame") -> pd.DataFrame:
     return frame
 
 
+class _SparkPrepared:
+    """An analysed Spark query; ``run`` collects it, cancelled by tag at the deadline."""
+
+    def __init__(self, engine: "SparkEngine", df: "DataFrame"):
+        self.engine, self.df = engine, df
+
+    def run(self) -> pd.DataFrame:
+        spark = self.engine.spark
+        tag = f"mnb-{uuid.uuid4().hex[:12]}"
+        spark.addTag(tag)
+        dog = Watchdog(self.engine.limits.seconds, lambda: spark.interruptTag(tag))
+        try:
+            with dog:
+                return _frame(self.df)
+        except Exception:
+            raise EngineFailure("time-limit" if dog.fired else "engine-error") from None
+        finally:
+            spark.removeTag(tag)
+
+
 class SparkEngine(UniqueUnits):
     """A session's Spark engine: one temporary view per contract table, planned SQL only.
 
@@ -222,10 +248,14 @@ class SparkEngine(UniqueUnits):
 
     kind = "spark"
 
-    def __init__(self, tables: Iterable[TableSpec], *, remote: str | None = None):
+    def __init__(self, tables: Iterable[TableSpec], *, remote: str | None = None,
+                 limits: Limits | None = None):
         self.tables = list(tables)
         self.remote = remote
+        self.limits = limits or Limits.from_env()
         self.spark = spark_session(remote)
+        for key, value in RUNTIME_CONF.items():
+            self.spark.conf.set(key, value)
         self._unique = {}
         tag = uuid.uuid4().hex[:8]
         self.views: dict[tuple[str, str], str] = {}
@@ -255,9 +285,20 @@ class SparkEngine(UniqueUnits):
         """The Spark SQL this engine runs for planned (DuckDB-dialect) ``sql``."""
         return to_spark(sql, self.views)
 
+    def prepare(self, sql: str) -> "_SparkPrepared":
+        """Transpile and analyse planned SQL (no data read); PolicyViolation
+        ``engine-rejected`` if Spark cannot."""
+        text = self.sql(sql)
+        try:
+            df = self.spark.sql(text)
+            df.schema  # noqa: B018 - Connect analyses lazily: make it analyse now
+        except Exception as exc:
+            raise engine_rejected(exc) from None
+        return _SparkPrepared(self, df)
+
     def execute(self, sql: str) -> pd.DataFrame:
-        """Run planned SQL on Spark; returns the frame DuckDB's engine would."""
-        return _frame(self.spark.sql(self.sql(sql)))
+        """Run planned SQL on Spark under the time limit; returns the frame DuckDB's would."""
+        return self.prepare(sql).run()
 
     def _holds(self, sql: str) -> bool:
         return bool(self.spark.sql(self.sql(sql)).collect()[0][0])

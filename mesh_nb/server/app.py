@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from ..errors import BudgetExceeded, MeshError, PolicyViolation
+from ..errors import BudgetExceeded, MeshError, PolicyViolation, QueryFailed
 from ..mesh import Mesh, open_mesh
 from ..session import BudgetStatus, Session
 from . import wire
@@ -106,15 +106,20 @@ class MeshServer:
                 b.session.end()
 
 
+#: Ledger kinds the analyst's view of their own entries leaves out.
+ANALYST_HIDDEN = frozenset({"query.failed"})
+
+
 def _guarded(fn: Callable[[], T]) -> T:
-    """Run ``fn``; an error that is not a MeshError becomes a :class:`ServerFault`."""
+    """Run ``fn``; an error that is not a MeshError becomes a :class:`ServerFault`, whose
+    message names nothing about the error (not even its class: that could follow the data)."""
     try:
         return fn()
     except MeshError:
         raise
-    except Exception as exc:
-        raise ServerFault(f"the query failed in the engine ({type(exc).__name__}) — check "
-                          "it with explain(), or tell the data owner") from None
+    except Exception:
+        raise ServerFault("the server could not complete the request — tell the data "
+                          "owner") from None
 
 
 def _session_out(s: Session) -> wire.SessionOut:
@@ -247,10 +252,13 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY) -> FastAPI:
     def entries(name: str, token: Token = Depends(who), kind: str | None = None,
                 purpose: str | None = None, session: str | None = None,
                 since: str | None = None) -> list[wire.EntryOut]:
-        """The token's own entries in one product's ledger (never another analyst's)."""
+        """The token's own entries in one product's ledger (never another analyst's), less
+        ``query.failed``: its failure class could depend on a person's data (the analyst
+        already knows the query failed, and its charge is the ``query.released`` entry)."""
         found = srv.mesh.product(name).ledger.entries(
             kind=kind, purpose=purpose, analyst=token.name, session=session, since=since)
-        return [wire.EntryOut(body=e.body_json(), hash=e.hash, sig=e.sig) for e in found]
+        return [wire.EntryOut(body=e.body_json(), hash=e.hash, sig=e.sig) for e in found
+                if e.kind not in ANALYST_HIDDEN]
 
     @app.post(f"{v1}/requests", response_model=wire.PurposeRequestOut)
     def ask(body: wire.PurposeRequestBody, token: Token = Depends(who)) -> wire.PurposeRequestOut:
@@ -302,6 +310,13 @@ def _handlers(app: FastAPI) -> None:
                                                 "remaining", "requested_delta",
                                                 "remaining_delta")}
         return _error(409, "budget", str(exc), budget=fields)
+
+    @app.exception_handler(QueryFailed)
+    async def failed(request: Request, exc: QueryFailed) -> JSONResponse:
+        _note(request, rule=exc.rule)
+        return _error(422, "failed", str(exc), rule=exc.rule,
+                      failed={"release_id": exc.release_id, "epsilon": exc.epsilon,
+                              "delta": exc.delta})
 
     @app.exception_handler(ServerFault)
     async def fault(request: Request, exc: ServerFault) -> JSONResponse:

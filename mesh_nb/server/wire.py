@@ -154,7 +154,7 @@ class PurposeRequestOut(_Body):
 
 
 class ErrorOut(_Body):
-    """``type``: policy | budget | mesh | auth | rate | request | internal."""
+    """``type``: policy | budget | failed | mesh | auth | rate | request | internal."""
 
     type: str
     message: str
@@ -162,3 +162,4 @@ class ErrorOut(_Body):
     what: str | None = None
     fix: str | None = None
     budget: dict[str, Any] | None = None
+    failed: dict[str, Any] | None = None  # QueryFailed: release_id, epsilon, delta

@@ -26,7 +26,30 @@ def _joins(select: exp.Select, scope: _Scope) -> tuple[exp.Expression, ...]:
             raise _reject("cross-join", f"the join of `{new}` has no ON condition",
                           _JOIN_FIX)
         out.append(exp.and_(*(_join_pair(p, new, earlier, scope) for p in _conjuncts(cond))))
+    _one_person(scope, out)
     return tuple(out)
+
+
+def _one_person(scope: _Scope, joins: list[exp.Expression]) -> None:
+    """Every joined table's privacy unit must be equated with an earlier table's (rule
+    ``join-unit``): then each joined row belongs to one person and bounding the first
+    table's unit bounds everyone. A join on another key lets one person's rows change which
+    rows many other people keep, and no contribution bound holds through it."""
+    refs = [e.ref for e in scope.entries.values()]
+    linked = {(refs[0].alias, refs[0].privacy_unit)}
+    for ref, on in zip(refs[1:], joins):
+        pairs = {((eq.this.table, eq.this.name), (eq.expression.table, eq.expression.name))
+                 for eq in on.find_all(exp.EQ)}
+        mine = (ref.alias, ref.privacy_unit)
+        if not any((a in linked and b == mine) or (b in linked and a == mine)
+                   for a, b in pairs):
+            first = refs[0]
+            raise _reject("join-unit", f"the join of `{ref.alias}` does not equate its "
+                          f"privacy unit `{ref.privacy_unit}` with that of `{first.alias}` "
+                          f"(`{first.privacy_unit}`), so one person's rows could change what "
+                          "many others contribute", "join on the privacy units (they must name "
+                          "the same person in both products), or query the tables separately")
+        linked.add(mine)
 
 
 def _join_type(join: exp.Join) -> None:

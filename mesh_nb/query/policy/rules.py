@@ -31,6 +31,7 @@ RULES: dict[str, str] = {
     "join-type": "a join other than INNER (LEFT, RIGHT, FULL, SEMI, ANTI, ASOF, NATURAL...)",
     "cross-join": "a cross join or a join without ON",
     "join-key": "a join condition other than equality of privacy units or declared join keys",
+    "join-unit": "a join that does not equate the joined table's privacy unit with the first's",
     "unknown-column": "a column no table in FROM has",
     "ambiguous-column": "an unqualified column several tables have",
     "column-not-allowed": "a column outside the purpose's allowedColumns",
@@ -64,6 +65,8 @@ RULES: dict[str, str] = {
     "limit": "LIMIT or OFFSET that is not a non-negative integer",
     "rows-aggregate": "aggregation in a row query",
     "row-output": "an expression output in a row query",
+    "engine-rejected": "the engine cannot bind the planned query (types, functions): found on "
+                       "the schema alone, before any data is read",
 }
 
 
