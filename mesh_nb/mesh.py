@@ -15,7 +15,7 @@ from .ledger.config import configured_ledger
 
 if TYPE_CHECKING:
     from .query.cache import ReleaseCache
-    from .query.engines import EngineKind
+    from .query.engines import EngineKind, Limits
     from .session import Session
 
 LEDGER_DIR = ".mesh_nb"
@@ -94,7 +94,7 @@ class Mesh:
 
     def bind(self, products: str | Iterable[str], purpose: str, analyst: str | None = None,
              *, acknowledge: bool = False, engine: "EngineKind | None" = None,
-             spark_remote: str | None = None) -> "Session":
+             spark_remote: str | None = None, limits: "Limits | None" = None) -> "Session":
         """Bind a session to ``purpose`` over one product or several.
 
         Every product must declare the purpose; purposes that require acknowledgement need
@@ -104,7 +104,9 @@ class Mesh:
 
         ``engine`` (``"duckdb"`` or ``"spark"``) and ``spark_remote`` (a Spark Connect URL,
         ``sc://host:port``) override what the contracts' servers choose; the default engine
-        is the embedded DuckDB. See docs/engines.md.
+        is the embedded DuckDB. See docs/engines.md. ``limits`` bounds each query's time and
+        memory (default: ``MESH_NB_QUERY_SECONDS`` / ``MESH_NB_QUERY_MEMORY``, else 120 s and
+        8GB); a query past them is charged and fails with :class:`~mesh_nb.QueryFailed`.
         """
         from .session import EngineOptions, Session, resolve_analyst
 
@@ -137,7 +139,7 @@ class Mesh:
         check_bind(bound, purpose, self.root, analyst=resolve_analyst(analyst))
         return Session.start(self, tuple(bound), purpose, resolve_analyst(analyst),
                              acknowledged=acknowledge,
-                             options=EngineOptions.checked(engine, spark_remote))
+                             options=EngineOptions.checked(engine, spark_remote, limits))
 
 
 def find_contracts(root: Path) -> list[Path]:

@@ -68,8 +68,8 @@ class EngineOptions:
     limits: "Limits | None" = None  # per-query time and memory (None: from the environment)
 
     @classmethod
-    def checked(cls, engine: str | None = None, spark_remote: str | None = None
-                ) -> "EngineOptions":
+    def checked(cls, engine: str | None = None, spark_remote: str | None = None,
+                limits: "Limits | None" = None) -> "EngineOptions":
         """Options as given, or a MeshError saying what to pass instead."""
         from .query.engines import ENGINE_KINDS
 
@@ -78,7 +78,7 @@ class EngineOptions:
         if spark_remote is not None and not str(spark_remote).startswith("sc://"):
             raise MeshError("spark_remote must be a Spark Connect URL — e.g. "
                             "sc://spark.example.org:15002")
-        return cls(engine, spark_remote)
+        return cls(engine, spark_remote, limits)
 
     def resolve(self, products: tuple["Product", ...]) -> tuple[str | None, str | None]:
         """(engine kind, Connect URL): these options first, then the contracts' servers."""
