@@ -275,9 +275,9 @@ def _categories(q: CheckedQuery, contracts: dict[str, Contract]) -> tuple[tuple,
     """The full cross product of declared group keys (``((),)`` with no GROUP BY).
 
     When a key is a bare column with a declared set, one more group comes last: all keys
-    ``None``. The engine puts every row with a value outside its key's set, or a missing one,
-    there (see :func:`_inside`), so such rows are released as one noisy group instead of
-    vanishing.
+    ``None``. The release stage merges every engine group with a value outside its key's set,
+    or a missing one, into it (exactly, before noise), so such rows are released as one noisy
+    group instead of vanishing.
     """
     sets = []
     for g in q.group_keys:
@@ -290,25 +290,6 @@ def _categories(q: CheckedQuery, contracts: dict[str, Contract]) -> tuple[tuple,
     if any(_declared(g) is not None for g in q.group_keys) and other not in groups:
         groups.append(other)
     return tuple(groups)
-
-
-def _inside(keys: tuple[GroupKey, ...]) -> str | None:
-    """SQL that holds when every declared bare-column key is within its declared set."""
-    conds = []
-    for g in keys:
-        declared = _declared(g)
-        if declared is None:
-            continue
-        values = [exp.convert(v).sql("duckdb") for v in declared if v is not None]
-        key = g.expr.sql("duckdb")
-        conds.append(f"{key} IN ({', '.join(values)})" if values else "FALSE")
-    return " AND ".join(conds) or None
-
-
-def _key_sql(g: GroupKey, inside: str | None) -> str:
-    """A group key as the engine computes it: NULL for a row of the other group."""
-    key = g.expr.sql("duckdb")
-    return key if inside is None else f"CASE WHEN {inside} THEN {key} END"
 
 
 def from_where(tables: tuple[TableRef, ...], joins: tuple[exp.Expression, ...],
@@ -332,8 +313,7 @@ def _sql(q: CheckedQuery, k: int, measurements: list[Measurement], *, bounded: b
     t0 = q.tables[0]
     source = histogram_sources(measurements)
     measurements = [m for m in measurements if source.get(m.name, m.name) == m.name]
-    inside = _inside(q.group_keys)
-    keys = [f"{_key_sql(g, inside)} AS \"{g.name}\"" for g in q.group_keys]
+    keys = [f"{g.expr.sql('duckdb')} AS \"{g.name}\"" for g in q.group_keys]
     values = [f"{m.value} AS \"v_{m.name}\"" for m in measurements if m.value is not None]
     values += [f"{m.present} AS \"p_{m.name}\"" for m in measurements
                if m.corrected and m.present is not None]

@@ -87,34 +87,41 @@ def _key(value: object) -> object:
 
 
 def _complete(plan: Plan, exact: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per-group columns (keys and measurements) as arrays; with declared keys every group,
-    with zero counts and empty histograms where none occur."""
+    """Per-group columns (keys and measurements) as arrays. With declared keys: every
+    declared group, with zero counts and empty histograms where none occur, and the engine's
+    groups outside the declared sets (or with missing keys) merged into the all-``None``
+    group (see :func:`~.plan._categories`): every measurement is a count, a sum or a
+    histogram, so merging is exact, and it happens before any noise."""
     keys = list(plan.keys)
     if plan.categories is None:
-        pos = np.arange(len(exact))
         table: dict[str, np.ndarray] = {k: exact[k].to_numpy(dtype=object) for k in keys}
+        target, size = np.arange(len(exact)), len(exact)
     else:
-        if keys:
-            found = {tuple(map(_key, row)): i for i, row in
-                     enumerate(exact[keys].itertuples(index=False, name=None))}
-            pos = np.array([found.get(tuple(map(_key, c)), -1) for c in plan.categories],
-                           dtype=int)
-        else:
-            pos = np.array([0 if len(exact) else -1])
-        cats = np.empty((len(plan.categories), len(keys)), dtype=object)
+        index = {tuple(map(_key, c)): i for i, c in enumerate(plan.categories)}
+        other = index.get((None,) * len(keys), -1)
+        rows = exact[keys].itertuples(index=False, name=None) if keys else [()] * len(exact)
+        target = np.array([index.get(tuple(map(_key, row)), other) for row in rows], dtype=int)
+        size = len(plan.categories)
+        cats = np.empty((size, len(keys)), dtype=object)
         for i, c in enumerate(plan.categories):
             cats[i, :] = c
         table = {k: cats[:, j] for j, k in enumerate(keys)}
-    hit = pos >= 0
+    kept = target >= 0
     for m in plan.measurements:
         column = exact[m.name].to_numpy() if m.name in exact else np.array([])
         if m.kind in ("hist", "cdf"):
-            hists = np.empty(len(pos), dtype=object)
-            hists[:] = [column[i] if i >= 0 and isinstance(column[i], dict) else {} for i in pos]
+            merged: list[dict] = [{} for _ in range(size)]
+            for t, h in zip(target, column):
+                if t >= 0 and isinstance(h, dict):
+                    into = merged[t]
+                    for b, c in h.items():
+                        into[b] = into.get(b, 0) + c
+            hists = np.empty(size, dtype=object)
+            hists[:] = merged
             table[m.name] = hists
         else:
-            values = np.zeros(len(pos))
-            values[hit] = np.nan_to_num(column[pos[hit]].astype(float))
+            values = np.zeros(size)
+            np.add.at(values, target[kept], np.nan_to_num(column[kept].astype(float)))
             table[m.name] = values
     return table
 
