@@ -353,10 +353,20 @@ def test_join_on_a_declared_key_that_is_not_the_unit(contracts: dict) -> None:
                      "join-unit")
 
 
+@pytest.mark.parametrize("sql", [
+    "SELECT COUNT(*) FROM customers.accounts WHERE " + "(" * 30 + "churned" + ")" * 30,
+    "SELECT SUM(" + " + ".join(["monthly_spend"] * 1500) + ") FROM customers.accounts",
+    "SELECT COUNT(*) FROM customers.accounts WHERE " + "CASE WHEN churned THEN " * 30
+    + "true" + " END" * 30,
+], ids=["parentheses", "operator-chain", "case"])
+def test_deep_nesting_is_refused_before_any_tree_walk(contracts: dict, sql: str) -> None:
+    _assert_rejected(check, sql, contracts, CHURN, "expression-depth")
+
+
 def test_rejection_table_covers_every_rule() -> None:
     covered = {r for *_, r in EXPECTED_REJECTIONS + ROW_REJECTIONS}
     covered |= {"unbounded-column", "one-statement", "parse", "join-unit",
-                "engine-rejected"}  # join-unit above; engine-rejected in test_query
+                "engine-rejected", "expression-depth"}  # tested above and in test_guarantee
     assert set(RULES) - covered == set()
 
 

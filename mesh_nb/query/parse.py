@@ -53,6 +53,44 @@ LITERAL_TOKENS = frozenset(getattr(TokenType, name) for name in (
     "HEX_STRING", "BYTE_STRING", "UNICODE_STRING") if hasattr(TokenType, name))
 
 
+#: The deepest nesting of parentheses and CASE a query may have.
+MAX_DEPTH = 24
+#: The deepest expression tree a query may parse to (a long chain of ``a + b + ...`` or
+#: ``OR`` is a deep tree too; every tree walk recurses per level).
+MAX_TREE_DEPTH = 200
+
+
+def too_deep() -> PolicyViolation:
+    return PolicyViolation("expression-depth", f"the query nests parentheses, function calls or "
+                           f"CASE more than {MAX_DEPTH} deep, or chains more than "
+                           f"{MAX_TREE_DEPTH} operators", "write it flatter: fewer nested "
+                           "parentheses and CASEs; IN (...) instead of a long chain of OR")
+
+
+def tree_depth(tree: exp.Expression) -> int:
+    """The depth of an expression tree, without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return deepest
+
+
+def _depth(tokens: list[Token]) -> None:
+    """Refuse a query nested deeper than :data:`MAX_DEPTH` before it is parsed (the parser
+    and every tree walk recurse per level)."""
+    depth = deepest = 0
+    for t in tokens:
+        if t.token_type in (TokenType.L_PAREN, TokenType.CASE):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif t.token_type in (TokenType.R_PAREN, TokenType.END):
+            depth -= 1
+    if deepest > MAX_DEPTH:
+        raise too_deep()
+
+
 def parse(sql: str) -> exp.Expression:
     """Exactly one statement, parsed in the DuckDB dialect with normalized identifiers."""
     dialect = Dialect.get_or_raise(DIALECT)
@@ -61,6 +99,7 @@ def parse(sql: str) -> exp.Expression:
     except TokenError:
         raise PolicyViolation("parse", "sqlglot cannot read the query (an unclosed quote or "
                               "comment?)", _FIX) from None
+    _depth(tokens)
     statements = _statements(tokens)
     if not statements:
         raise PolicyViolation("parse", "the query is empty", _FIX)
@@ -70,6 +109,8 @@ def parse(sql: str) -> exp.Expression:
     try:
         with _quiet_sqlglot():
             trees = [t for t in dialect.parser().parse(tokens, sql) if t is not None]
+    except RecursionError:
+        raise too_deep() from None
     except ParseError as e:
         keyword = statements[0][0].text.upper()
         if keyword in STATEMENT_KEYWORDS:
@@ -81,7 +122,12 @@ def parse(sql: str) -> exp.Expression:
             f"column {where.get('col', '?')})", _FIX) from None
     if len(trees) != 1:  # pragma: no cover - the token split above already counted
         raise PolicyViolation("one-statement", f"the query holds {len(trees)} statements", _FIX)
-    return normalize_identifiers(trees[0], dialect=DIALECT)
+    if tree_depth(trees[0]) > MAX_TREE_DEPTH:
+        raise too_deep()
+    try:
+        return normalize_identifiers(trees[0], dialect=DIALECT)
+    except RecursionError:
+        raise too_deep() from None
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from . import policy
 from .accountant import Accountant
 from .cache import cache_key
 from .engines import EngineFailure
-from .parse import redact
+from .parse import redact, too_deep
 from .plan import Plan, build_plan, primitives
 from .release import Release, add_noise, half_width, noise_scale
 
@@ -86,7 +86,10 @@ def prepare(session: "Session", sql: str, *, epsilon: float | None, delta: float
         raise MeshError(f"purpose `{session.purpose}` grants {session.access}, not aggregates "
                         "— use session.rows(sql) for row access (%%mesh_query does it for you)")
     try:
-        checked = policy.check(sql, _contracts(session), session.purpose)
+        try:
+            checked = policy.check(sql, _contracts(session), session.purpose)
+        except RecursionError:  # a tree walk deeper than the parse-time bounds foresaw
+            raise too_deep() from None
         eps, dlt = _defaults(session, epsilon, delta)
         t0 = checked.tables[0]
         one_row_per_unit = (len(checked.tables) == 1

@@ -6,6 +6,7 @@ from ...errors import PolicyViolation
 
 RULES: dict[str, str] = {
     "parse": "sqlglot cannot parse the query",
+    "expression-depth": "parentheses, function calls or CASE nested too deep",
     "one-statement": "more than one statement",
     "forbidden-statement": "a statement other than SELECT (ATTACH, COPY, PRAGMA, SET, DDL, DML...)",
     "set-operation": "UNION, INTERSECT or EXCEPT",
