@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 EVERYONE = "(everyone)"
 
 USAGE_COLUMNS = ["product", "purpose", "analyst", "access", "sessions", "releases", "cached",
-                 "rows_released", "rejected", "budget_exhausted", "pii_alerts", "epsilon",
-                 "delta"]
+                 "rows_released", "rejected", "failed", "budget_exhausted", "pii_alerts",
+                 "epsilon", "delta"]
 BUDGET_COLUMNS = ["product", "purpose", "scope", "holder", "budget_epsilon", "budget_delta",
                   "period_days", "releases", "epsilon", "delta", "window_epsilon",
                   "remaining_epsilon", "share_used", "trend"]
@@ -148,6 +148,7 @@ def _usage(p: "Product", entries) -> list[dict]:
             continue
         g = groups.setdefault((e.purpose, e.analyst or ""), {
             "sessions": set(), "releases": 0, "cached": 0, "rows_released": 0, "rejected": 0,
+            "failed": 0,
             "budget_exhausted": 0, "pii_alerts": 0, "eps": 0, "delta": 0})
         if e.kind == "session.bound" and e.session:
             g["sessions"].add(e.session)
@@ -157,6 +158,9 @@ def _usage(p: "Product", entries) -> list[dict]:
             g["rows_released"] += int(e.details.get("rows") or 0)
         elif e.kind == "query.rejected":
             g["rejected"] += 1
+        elif e.kind == "query.failed":  # charged by its query.released entry
+            g["failed"] += 1
+            g["releases"] -= 1
         elif e.kind == "budget.exhausted":
             g["budget_exhausted"] += 1
         elif e.kind == "pii.detected":
@@ -170,7 +174,8 @@ def _usage(p: "Product", entries) -> list[dict]:
                     "access": spec.access if spec else "(undeclared)",
                     "sessions": len(g["sessions"]), "releases": g["releases"],
                     "cached": g["cached"], "rows_released": g["rows_released"],
-                    "rejected": g["rejected"], "budget_exhausted": g["budget_exhausted"],
+                    "rejected": g["rejected"], "failed": g["failed"],
+                    "budget_exhausted": g["budget_exhausted"],
                     "pii_alerts": g["pii_alerts"], "epsilon": g["eps"] / MICRO,
                     "delta": g["delta"] / PICO})
     return out
@@ -379,7 +384,8 @@ def _body(r: UsageReport) -> str:
     out.append(_gt(_display(t["usage"], r), "mesh-nb-usage",
                    "Sessions and releases per purpose and analyst",
                    "cached: the same query released again at no cost; rows: rows released "
-                   "to row-access purposes", decimals={"epsilon": 4, "delta": 10},
+                   "to row-access purposes; failed: charged queries the engine did not "
+                   "complete (their class is in the ledger)", decimals={"epsilon": 4, "delta": 10},
                    labels={"rows_released": "rows", "budget_exhausted": "budget refused",
                            "pii_alerts": "PII alerts", "epsilon": "ε", "delta": "δ"}))
     out.append("<h2>Privacy budgets</h2>")
