@@ -95,6 +95,16 @@ def test_query_hash_ignores_whitespace_case_and_comments() -> None:
 # --------------------------------------------------------------------------- rejected
 
 EXPECTED_REJECTIONS = [
+    # the total engine: what TRY cannot make total is refused (see mesh_nb/query/total.py)
+    ("SELECT COUNT(*) FROM customers.accounts WHERE length(rpad(plan, 50000000, 'x')) > 0",
+     CHURN, "size-argument"),
+    ("SELECT COUNT(*) FROM customers.accounts WHERE replace(plan, 'p', 'pp') = 'x'", CHURN,
+     "growing-replace"),
+    ("SELECT COUNT(*) FROM customers.accounts WHERE regexp_matches(plan, region)", CHURN,
+     "regexp-pattern"),
+    ("SELECT COUNT(*) FROM customers.accounts WHERE strftime(signup_date, plan) = 'x'", CHURN,
+     "format-literal"),
+    ("SELECT COUNT(*) FROM customers.accounts WHERE plan LIKE region", CHURN, "like-pattern"),
     # statements
     ("ATTACH 'x.db'", CHURN, "forbidden-statement"),
     ("ATTACH 'x.db' AS other (READ_ONLY)", CHURN, "forbidden-statement"),

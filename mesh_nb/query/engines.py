@@ -106,31 +106,42 @@ def engine_rejected(exc: BaseException) -> PolicyViolation:
 
 
 class Watchdog:
-    """Calls ``stop`` once if the guarded block is still running after ``seconds``."""
+    """Calls ``stop`` if the guarded block is still running after ``seconds``, and again every
+    ``every`` seconds until it ends (a stop that came before the engine started its work
+    would otherwise be lost)."""
 
-    def __init__(self, seconds: float, stop: Callable[[], None]):
-        self.seconds, self.stop = seconds, stop
+    def __init__(self, seconds: float, stop: Callable[[], None], every: float = 0.05):
+        self.seconds, self.stop, self.every = seconds, stop, every
         self.fired = False
         self._lock = threading.Lock()
         self._running = False
+        self._timer: threading.Timer | None = None
+
+    def _arm(self, delay: float) -> None:
+        self._timer = threading.Timer(delay, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _fire(self) -> None:
         with self._lock:
-            if self._running:
-                self.fired = True
-                self.stop()
+            if not self._running:
+                return
+            self.fired = True
+            self.stop()
+            self._arm(self.every)
 
     def __enter__(self) -> "Watchdog":
-        self._running = True
-        self._timer = threading.Timer(self.seconds, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+        with self._lock:
+            self._running = True
+            self._arm(self.seconds)
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
             self._running = False
-        self._timer.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+
 
 _READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, TypeVar
 
 from sqlglot import exp
 
 from ..contract.model import Contract
 from ..errors import PolicyViolation
-from .policy import Aggregate, CheckedQuery, GroupKey, TableRef
+from .policy import Aggregate, CheckedQuery, CheckedRows, GroupKey, TableRef
+from .total import total
+
+Q = TypeVar("Q", CheckedQuery, CheckedRows)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -200,6 +203,7 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
     if mechanism not in MECHANISMS:
         raise PolicyViolation("mechanism", f"unknown mechanism `{mechanism}`",
                               f"use one of: {', '.join(MECHANISMS)}")
+    q = totalized(q, contracts)
     first = q.tables[0]
     k = 1 if one_row_per_unit else contracts[first.product].max_contributions
     b = _Builder(k, contracts, grouped=bool(q.group_keys))
@@ -290,6 +294,30 @@ def _categories(q: CheckedQuery, contracts: dict[str, Contract]) -> tuple[tuple,
     if any(_declared(g) is not None for g in q.group_keys) and other not in groups:
         groups.append(other)
     return tuple(groups)
+
+
+def column_types(tables: tuple[TableRef, ...], contracts: dict[str, Contract]
+                 ) -> dict[str, str]:
+    """``alias.column`` -> the contract's logicalType, for every table of a query."""
+    return {f"{t.alias}.{c.name}".lower(): c.logical_type for t in tables
+            for c in contracts[t.product].table(t.table).columns}
+
+
+def totalized(q: Q, contracts: dict[str, Contract]) -> Q:
+    """``q`` with every expression the engine evaluates on a row made total (see
+    :mod:`.total`): no value can make the engine raise. Works on a checked aggregate or row
+    query (its WHERE, join conditions, group keys and aggregate arguments)."""
+    types = column_types(q.tables, contracts)
+    changes: dict[str, Any] = {
+        "where": None if q.where is None else total(q.where, types, predicate=True),
+        "joins": tuple(total(on, types, predicate=True) for on in q.joins)}
+    if isinstance(q, CheckedQuery):
+        changes["group_keys"] = tuple(replace(g, expr=total(g.expr, types))
+                                      for g in q.group_keys)
+        changes["aggregates"] = tuple(a if a.value is None else
+                                      replace(a, value=total(a.value, types))
+                                      for a in q.aggregates)
+    return replace(q, **changes)
 
 
 def from_where(tables: tuple[TableRef, ...], joins: tuple[exp.Expression, ...],

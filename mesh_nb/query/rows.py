@@ -17,7 +17,7 @@ import pandas as pd
 from ..errors import MeshError, PolicyViolation, QueryFailed
 from . import policy
 from .engines import EngineFailure
-from .plan import from_where
+from .plan import from_where, totalized
 from .pseudonym import generalize, purpose_key, tokenize
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
     contracts = {p.name: p.contract for p in session.products}
     try:
         checked = policy.check_rows(sql, contracts, session.purpose)
-        job = session.engine.prepare(_sql(checked))
+        job = session.engine.prepare(_sql(totalized(checked, contracts)))
     except PolicyViolation as exc:
         reject(session, sql, exc)
         raise

@@ -146,6 +146,9 @@ def to_spark(sql: str, views: dict[tuple[str, str], str]) -> str:
         table.set("this", exp.to_identifier(views[key], quoted=True))
         table.set("db", None)
         table.set("catalog", None)
+    from .total import strip_try
+
+    tree = strip_try(tree)  # Spark has no TRY(); ANSI mode off makes those parts total
     if any(_is_histogram(f) for f in tree.find_all(exp.Anonymous)):
         return _histograms(tree)
     return tree.sql("spark")

@@ -27,6 +27,16 @@ RULES: dict[str, str] = {
     "no-table": "no contract table in FROM",
     "select-star": "SELECT * or table.*",
     "unknown-function": "a function outside the whitelist",
+    "size-argument": "an LPAD/RPAD length or ROUND/TRUNC digits that is not a small integer "
+                     "literal",
+    "growing-replace": "REPLACE whose pattern or replacement is not a literal, or whose "
+                       "replacement is longer than its pattern",
+    "regexp-pattern": "a regexp pattern or flag that is not a string literal, or a pattern "
+                      "outside the linear-time subset",
+    "format-literal": "a strftime/strptime format that is not a string literal of known "
+                      "specifiers, or a date-part unit that is not a literal",
+    "like-pattern": "a LIKE/ILIKE pattern that is not a string literal, has a dangling escape "
+                    "or too many % wildcards",
     "unsupported-aggregate": "an aggregate outside the whitelist (MIN, MAX, LIST...)",
     "aggregate-filter": "FILTER (WHERE ...) on an aggregate",
     "join-type": "a join other than INNER (LEFT, RIGHT, FULL, SEMI, ANTI, ASOF, NATURAL...)",

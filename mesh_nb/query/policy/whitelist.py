@@ -121,3 +121,25 @@ AGGREGATES: dict[type, _AggSpec] = {
 }
 _SUPPORTED = ("COUNT(*), COUNT(col), COUNT(DISTINCT unit), SUM, AVG, VAR_SAMP/VAR_POP, "
               "STDDEV_SAMP/STDDEV_POP, MEDIAN, QUANTILE_CONT(col, q)")
+
+# Limits that keep the engine total in time as well as in errors (see mesh_nb.query.total and
+# docs/queries.md, "The total engine"): an argument that sets how much work a function does
+# per row must be a literal, and a small one, or one row could cost seconds.
+MAX_SIZE = 1_000  # LPAD/RPAD length: the result has this many characters
+MAX_DIGITS = 38  # ROUND/TRUNC digits (Spark raises on a huge scale, for some values only)
+# `%` wildcards in one LIKE pattern: Spark compiles LIKE to a backtracking Java regex, and
+# '%a%a%a%a%a%a%b' on one 64-character value took 5 s there (three `%`: 2.7 s at 1,024).
+MAX_LIKE_WILDCARDS = 2
+# Variable repeats (*, +, ?, {m,n}) in one regexp: Java's regex backtracks (RLIKE 'a*a*b' on
+# one 1,024-character value: 2 s); groups and alternation are refused for the same reason.
+MAX_REGEXP_REPEATS = 1
+# strftime/strptime specifiers both engines read (sqlglot maps them to Spark's patterns);
+# other letters in a format are refused: Spark raises on an unknown pattern letter, only for
+# the rows that reach it.
+FORMAT_SPECIFIERS = frozenset({
+    "%Y", "%y", "%m", "%-m", "%d", "%-d", "%H", "%-H", "%I", "%-I", "%M", "%-M", "%S", "%-S",
+    "%f", "%p", "%j", "%-j", "%a", "%A", "%b", "%B",
+})
+# Day names parse in DuckDB, but Spark 3+ raises on `E` in a parsing pattern (per row).
+PARSE_ONLY_EXCLUDED = frozenset({"%a", "%A"})
+FORMAT_PUNCTUATION = frozenset(" -/:.,_")
