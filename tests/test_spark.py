@@ -21,19 +21,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from sparkcheck import spark_missing
 
-def _missing() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install 'mesh_nb[spark]')"
-    java_home = os.environ.get("JAVA_HOME")
-    if not shutil.which("java") and not (java_home and Path(java_home, "bin", "java").exists()):
-        return "no Java on PATH or JAVA_HOME (the Spark engine needs Java 17+)"
-    return None
-
-
-if (_reason := _missing()) is not None:
+if (_reason := spark_missing()) is not None:
     if os.environ.get("CI"):
         pytest.fail(f"CI runs the Spark tests, but {_reason}", pytrace=False)
     pytest.skip(_reason, allow_module_level=True)

@@ -14,7 +14,6 @@ No mocks, no timing assertions.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -29,6 +28,7 @@ from mesh_nb.query.parse import MAX_DEPTH
 from mesh_nb.query.policy.whitelist import FORMAT_SPECIFIERS, PARSE_ONLY_EXCLUDED
 from mesh_nb.query.total import RULES as TOTAL_RULES
 from mesh_nb.query.total import strip_try, total
+from sparkcheck import spark_missing
 
 CHURN = "churn-analysis"
 COUNT = "SELECT COUNT(*) FROM customers.accounts WHERE "
@@ -394,23 +394,12 @@ def test_checked_parts_become_total_on_the_demo_data(contracts: dict) -> None:
 # --------------------------------------------------------------------------- Spark
 
 
-def _spark_missing() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install 'mesh_nb[spark]')"
-    java_home = os.environ.get("JAVA_HOME")
-    if not shutil.which("java") and not (java_home and Path(java_home, "bin", "java").exists()):
-        return "no Java on PATH or JAVA_HOME (the Spark engine needs Java 17+)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory: pytest.TempPathFactory, con: duckdb.DuckDBPyConnection):
     """A Spark session of its own (ANSI off) on the shared local context, with the hostile
     table as `t`, the benign row alone as `t_benign`, and no rows as `t_empty` (parquet
     written by DuckDB, so Spark reads the same values)."""
-    reason = _spark_missing()
+    reason = spark_missing()
     if reason is not None:
         if os.environ.get("CI"):
             pytest.fail(f"CI runs the Spark tests, but {reason}", pytrace=False)
