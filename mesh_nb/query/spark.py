@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 INSTALL_HINT = ("pip install 'mesh_nb[spark]' and have Java 17 or later on PATH "
                 "(or JAVA_HOME)")
 
+#: Set on every session an engine uses, Connect ones included (runtime SQL settings). The
+#: total engine: with ANSI mode off, casts, division by zero, overflow and invalid dates give
+#: NULL (or wrap) instead of raising on a value (docs/queries.md, the audit).
+RUNTIME_CONF: dict[str, str] = {"spark.sql.ansi.enabled": "false",
+                                "spark.sql.session.timeZone": "UTC"}
 #: Configuration of the process's own local session (a laptop's: small shuffles, no UI).
 LOCAL_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
@@ -46,14 +51,8 @@ LOCAL_CONF: dict[str, str] = {
     "spark.default.parallelism": "4",
     "spark.driver.memory": "2g",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.session.timeZone": "UTC",
-    # The total engine: with ANSI mode off, casts, division by zero, overflow and invalid
-    # dates give NULL (or wrap) instead of raising on a value (docs/queries.md, the audit).
-    "spark.sql.ansi.enabled": "false",
+    **RUNTIME_CONF,
 }
-#: Set on every session an engine uses, Connect ones included (runtime SQL settings).
-RUNTIME_CONF: dict[str, str] = {"spark.sql.ansi.enabled": "false",
-                                "spark.sql.session.timeZone": "UTC"}
 
 _LOCK = threading.Lock()
 _SESSIONS: dict[str, "SparkSession"] = {}
