@@ -153,10 +153,24 @@ def cmd_ledger_show(args: argparse.Namespace) -> int:
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
     ledger = _open_product_ledger(args.product, args.mesh)
-    report = ledger.verify(full=args.full)
+    report = ledger.verify(full=args.full, witness=args.witness)
     print(f"ok: {report.entries} entries verified in {report.seconds:.3f} s "
           f"({report.signatures_checked} signature(s) checked; owner checkpoint at "
-          f"{report.checkpoint} entries)")
+          f"{report.checkpoint} entries{'; the witness agrees' if args.witness else ''})")
+    return 0
+
+
+def cmd_ledger_migrate(args: argparse.Namespace) -> int:
+    from .ledger.config import move_owner_dir
+
+    _, product = _open_product(args.product, args.mesh)
+    moved = product.ledger.migrate()
+    print(f"migrated {moved} entries: running totals added, old rows kept in entries_v1"
+          if moved else "nothing to migrate: the ledger already has running totals")
+    product.ledger.close()
+    target = move_owner_dir(product.folder, product.name)
+    if target is not None:
+        print(f"the owner's key and checkpoint moved out of the product folder to {target}")
     return 0
 
 
@@ -414,7 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (("show", cmd_ledger_show, "list entries"),
                              ("verify", cmd_ledger_verify, "check chain, signatures, checkpoint"),
                              ("export", cmd_ledger_export,
-                              "sessions and releases as OpenLineage run events")):
+                              "sessions and releases as OpenLineage run events"),
+                             ("migrate", cmd_ledger_migrate,
+                              "add running totals to a ledger written by an older mesh_nb, "
+                              "and move an in-folder .owner/ out")):
         p = lsub.add_parser(name, help=text)
         p.add_argument("product", metavar="PRODUCT", help="product folder or product name")
         p.add_argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT or .)")
@@ -428,7 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "verify":
             p.add_argument("--full", action="store_true",
                            help="check every entry's signature (slower)")
-        else:
+            p.add_argument("--witness", metavar="FILE",
+                           help="a copy of the owner's checkpoint.slots kept elsewhere: the "
+                                "ledger must still hold the entry it recorded")
+        elif name == "export":
             p.add_argument("--openlineage", required=True, metavar="FILE",
                            help="write the events here, one JSON event per line")
             p.add_argument("--since", help="ISO date or time, or a span like 30d")

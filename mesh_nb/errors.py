@@ -81,8 +81,14 @@ class QueryFailed(MeshError):
         super().__init__(QUERY_FAILED)
 
 
-class LedgerTampered(MeshError):
-    """``Ledger.verify()`` found an entry that is not as the owner wrote it."""
+class LedgerError(MeshError):
+    """The ledger's storage failed or cannot be used (disk full, a malformed or swapped file, an
+    unreachable server, a lock held too long): the message says what and what to do, and never
+    repeats a row's text or a password."""
+
+
+class LedgerTampered(LedgerError):
+    """The ledger is not as the owner wrote it (found by ``verify()`` or by the next write)."""
 
     def __init__(self, seq: int | None, reason: str):
         self.seq, self.reason = seq, reason

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterable
 from .contract import CONTRACT_FILE, Contract, load_contract
 from .errors import ContractError, MeshError, PolicyViolation
 from .ledger import Ledger
-from .ledger.config import configured_ledger
+from .ledger.config import configured_ledger, owner_dir_for
 
 if TYPE_CHECKING:
     from .query.cache import ReleaseCache
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from .session import Session
 
 LEDGER_DIR = ".mesh_nb"
-OWNER_DIR = ".owner"
 DEFAULT_DEMO_DIR = "mesh-demo"
 
 
@@ -39,9 +38,9 @@ class Product:
 
     @property
     def owner_dir(self) -> Path:
-        """The owner's keys and checkpoints; ``MESH_NB_OWNER_HOME`` moves them off the folder."""
-        home = os.environ.get("MESH_NB_OWNER_HOME")
-        return Path(home) / self.name if home else self.folder / OWNER_DIR
+        """The owner's keys and checkpoints, outside the product folder by default
+        (:func:`mesh_nb.ledger.config.owner_dir_for`)."""
+        return owner_dir_for(self.folder, self.name)
 
     @property
     def ledger_location(self) -> Path | str:

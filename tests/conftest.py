@@ -15,6 +15,15 @@ from mesh_nb.demo import write_demo
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Owner directories (keys, checkpoints) go to a per-run state home, never the user's own
+    ``~/.local/state``; subprocesses (servers, kernels) inherit it."""
+    import tempfile
+
+    os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="mesh-nb-state-")
+    os.environ.pop("MESH_NB_OWNER_HOME", None)
+
+
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo mesh's files (contracts and parquet), written once."""

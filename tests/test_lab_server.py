@@ -152,7 +152,8 @@ def world(demo_root: Path, tmp_path_factory: pytest.TempPathFactory):
     # a product with a ledger but without its owner's key on this server
     m.bind("keyless", purpose="churn-analysis", analyst="x").end()
     m.product("keyless").ledger.close()
-    (root / "keyless" / ".owner" / "ed25519.key").unlink()
+    keyless_key = m.product("keyless").owner_dir / "ed25519.key"
+    keyless_key.unlink()
     # a product whose ledger folder is a symlink out of the root
     mesh_nb.open_mesh(outside / "elsewhere").bind("elsewhere", purpose="churn-analysis",
                                                   analyst="x").end()
@@ -167,7 +168,7 @@ def world(demo_root: Path, tmp_path_factory: pytest.TempPathFactory):
     home = base / "home"
     server = JupyterServer(home, mesh_root=root, root_dir=base,
                            env={"MESH_NB_OWNER_HOME": ""})
-    yield {"root": root, "server": server, "outside": outside}
+    yield {"root": root, "server": server, "outside": outside, "keyless_key": keyless_key}
     server.stop()
 
 
@@ -272,7 +273,7 @@ def test_symlinks_out_of_the_root_are_refused(world) -> None:
 def test_owner_key_required_for_the_ledger(world) -> None:
     status, body = world["server"].get("/mesh-nb/api/products/keyless/ledger")
     assert status == 403 and "owner key" in body["message"]
-    assert not (world["root"] / "keyless" / ".owner" / "ed25519.key").exists()  # not created
+    assert not world["keyless_key"].exists()  # not created
 
 
 def test_verify_names_the_tampered_entry(world) -> None:

@@ -25,7 +25,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mesh_nb.contract.model import Budget
-from mesh_nb.errors import BudgetExceeded, LedgerTampered
+from mesh_nb.errors import BudgetExceeded, LedgerError, LedgerTampered
 from mesh_nb.ledger import KINDS, Entry, Ledger, OwnerKey, VerifyReport
 from mesh_nb.ledger.entry import DETAIL_TYPES, canonical_json, chain_hash
 
@@ -38,6 +38,16 @@ FORK = mp.get_context("fork")
 def open_ledger(at: Path | str, root: Path, **kw) -> Ledger:
     """The ledger stored at ``at`` (file or URL), owned from ``root/owner``."""
     return Ledger(at, root / "owner", PRODUCT, **kw)
+
+
+def timed_ledger(at: Path | str, root: Path, clock) -> Ledger:
+    """A ledger whose store's clock is ``clock``: the SQLite host's, or in place of the
+    PostgreSQL server's (a writer's own clock never reaches a server ledger)."""
+    if isinstance(at, str) and "://" in at:
+        from mesh_nb.ledger.postgres import PostgresStore
+
+        return Ledger(PostgresStore(at, PRODUCT, clock=clock), root / "owner", PRODUCT)
+    return open_ledger(at, root, clock=clock)
 
 
 @pytest.fixture
@@ -162,7 +172,7 @@ def test_entry_fields_hash_and_properties(ledger: Ledger) -> None:
 
 def test_entries_filters(ledger_at: Path | str, tmp_path: Path) -> None:
     clock = Clock(datetime(2025, 1, 1, tzinfo=timezone.utc))
-    led = open_ledger(ledger_at, tmp_path, clock=clock)
+    led = timed_ledger(ledger_at, tmp_path, clock)
     led.append("session.bound", session="s1", analyst="alice", purpose="churn")
     clock.now += timedelta(days=2)
     led.append("query.released", session="s1", analyst="alice", purpose="churn", epsilon=0.1)
@@ -217,13 +227,17 @@ def test_another_owner_directory_does_not_verify(ledger_at: Path | str, tmp_path
     led = open_ledger(ledger_at, tmp_path)
     fill(led, 4)
     led.close()
+    with pytest.raises(LedgerError, match="key .* is missing but the ledger has entries"):
+        Ledger(ledger_at, tmp_path / "other-owner", PRODUCT)  # never a fresh key for entries
+    assert not (tmp_path / "other-owner" / "ed25519.key").exists()
+    OwnerKey.load_or_create(tmp_path / "other-owner")  # someone else's key, put there
     other = Ledger(ledger_at, tmp_path / "other-owner", PRODUCT)
     assert tampered(other).seq == 1  # signatures are checked only against the owner dir's key
 
 
 def test_ledger_of_another_product_is_refused(tmp_path: Path) -> None:
     ledger = open_ledger(tmp_path / "ledger.sqlite", tmp_path)  # a file holds one product
-    with pytest.raises(ValueError, match="ledger of product 'customers'"):
+    with pytest.raises(LedgerError, match="ledger of product 'customers'"):
         Ledger(ledger.path, tmp_path / "owner2", "sales")
 
 
@@ -256,8 +270,10 @@ def test_edited_epsilon_column_alone_is_caught(ledger: Ledger) -> None:
         ledger.reserve(analyst="alice", purpose="churn", epsilon=0.1, budget=budget)
     with closing(raw(ledger)) as db:
         db.execute("UPDATE entries SET epsilon_micro = 0 WHERE seq = 4")
-    assert ledger.remaining("alice", "churn", budget)[0] == pytest.approx(0.1)  # freed...
-    err = tampered(ledger)  # ...but caught
+    assert ledger.remaining("alice", "churn", budget) == (0.0, 0.0)  # nothing freed...
+    with pytest.raises(BudgetExceeded):  # budgets come from the signed running totals
+        ledger.reserve(analyst="alice", purpose="churn", epsilon=0.1, budget=budget)
+    err = tampered(ledger)  # ...and caught
     assert err.seq == 4 and "column epsilon_micro" in err.reason
 
 
@@ -428,6 +444,26 @@ def test_thirty_tenths_fit_exactly_in_three(ledger: Ledger) -> None:
     ledger.verify()
 
 
+def test_spends_carry_signed_running_totals(ledger: Ledger) -> None:
+    from mesh_nb.ledger.entry import GENESIS
+    from mesh_nb.ledger.totals import EMPTY_ROOT, spend_digest
+
+    budget = Budget(3.0, scope="per-analyst")
+    first = ledger.reserve(analyst="alice", purpose="churn", epsilon=0.1, budget=budget)
+    bound = ledger.append("session.bound", analyst="bob", purpose="churn")
+    second = ledger.reserve(analyst="bob", purpose="churn", epsilon=0.2, delta=1e-9,
+                            budget=Budget(3.0, delta=1e-6))
+    assert first.totals == {"per-analyst": [1, 100_000, 0, 0, GENESIS],
+                            "per-purpose": [1, 100_000, 0, 0, GENESIS]}
+    assert second.totals == {"per-analyst": [1, 200_000, 1000, 0, GENESIS],
+                             "per-purpose": [2, 300_000, 1000, 1, spend_digest(first.body())]}
+    assert bound.totals is None and bound.state == first.state != EMPTY_ROOT
+    assert second.state not in (first.state, EMPTY_ROOT) and ledger.head() == second
+    assert ledger.spent("bob", "churn", budget) == (0.2, 1e-9)
+    assert ledger.spent(None, "churn", Budget(3.0, scope="per-purpose")) == (0.3, 1e-9)
+    assert ledger.verify(full=True).entries == 3
+
+
 def test_budget_exceeded_says_what_remains(ledger: Ledger) -> None:
     budget = Budget(1.0)
     ledger.reserve(analyst="alice", purpose="churn", epsilon=0.75, budget=budget)
@@ -477,7 +513,7 @@ class Clock:
 
 def test_budget_period_only_counts_recent_spends(ledger_at: Path | str, tmp_path: Path) -> None:
     clock = Clock(datetime(2025, 3, 1, tzinfo=timezone.utc))
-    led = open_ledger(ledger_at, tmp_path, clock=clock)
+    led = timed_ledger(ledger_at, tmp_path, clock)
     weekly = Budget(1.0, period_days=7)
     led.reserve(analyst="alice", purpose="churn", epsilon=1.0, budget=weekly)
     with pytest.raises(BudgetExceeded):

@@ -77,8 +77,9 @@ def test_schema_is_created_once_per_product(pg_url: str, tmp_path: Path) -> None
             (led.store.schema,))}
         indexes = {r[0] for r in db.execute(
             "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (led.store.schema,))}
-    assert tables == {"entries", "meta"}
-    assert {"entries_spend", "entries_kind", "entries_ts", "entries_session"} <= indexes
+    assert tables == {"entries", "meta", "state", "spends"}
+    assert {"entries_spend", "entries_kind", "entries_ts", "entries_session", "spends_ts"} \
+        <= indexes
     led.append("session.bound")
     again = Ledger(pg_url, tmp_path / "owner", "customers")  # opening again keeps the rows
     assert len(again) == 1 and again.verify().entries == 1
@@ -110,7 +111,7 @@ def test_append_refused_without_its_lock_row(pg_url: str, tmp_path: Path) -> Non
     led.append("session.bound")
     with closing(psycopg.connect(libpq_url(pg_url), autocommit=True)) as db:
         db.execute(f'DELETE FROM "{led.store.schema}".meta')  # nothing left to lock on
-    with pytest.raises(ValueError, match="no append lock"):
+    with pytest.raises(LedgerTampered, match="no append lock"):
         led.reserve(analyst="a", purpose="p", epsilon=0.1, budget=Budget(1.0))
     assert len(led) == 1
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 import mesh_nb
 from mesh_nb import ContractError, MeshError, PolicyViolation
+from mesh_nb.errors import LedgerTampered
 from mesh_nb.session import resolve_analyst
 
 
@@ -108,6 +111,46 @@ def test_owner_home_moves_keys_off_the_product(demo_dir: Path, tmp_path: Path,
     m.bind("customers", purpose="churn-analysis", analyst="alice")
     assert (tmp_path / "owner" / "customers" / "ed25519.key").exists()
     assert not (demo_dir / "customers" / ".owner").exists()
+
+
+def test_owner_dir_is_outside_the_product_folder_by_default(demo_dir: Path) -> None:
+    """Keys and checkpoint live in the per-user owner home, one directory per product folder:
+    a restored backup of the folder, or a deleted ledger, is then shorter than the checkpoint."""
+    product = mesh_nb.open_mesh(demo_dir).product("customers")
+    home = Path(os.environ["XDG_STATE_HOME"]) / "mesh_nb" / "owners"
+    assert product.owner_dir.parent == home and product.owner_dir.name.startswith("customers-")
+    copy = demo_dir.parent / "copy"
+    shutil.copytree(demo_dir, copy)
+    assert mesh_nb.open_mesh(copy).product("customers").owner_dir != product.owner_dir
+
+
+def test_restored_folder_backup_is_caught(demo_dir: Path, tmp_path: Path) -> None:
+    m = mesh_nb.open_mesh(demo_dir)
+    s = m.bind("customers", purpose="churn-analysis", analyst="alice")
+    s.query("SELECT COUNT(*) AS n FROM customers.accounts", epsilon=0.5)
+    backup = tmp_path / "backup"
+    shutil.copytree(demo_dir / "customers", backup)  # the whole product folder, ledger and all
+    s.query("SELECT COUNT(*) AS n FROM customers.accounts", epsilon=0.5)
+    s.end()
+    m.product("customers").ledger.close()
+    shutil.rmtree(demo_dir / "customers")
+    shutil.copytree(backup, demo_dir / "customers")
+    with pytest.raises(LedgerTampered, match="older copy restored"):
+        mesh_nb.open_mesh(demo_dir).bind("customers", purpose="churn-analysis", analyst="alice")
+    shutil.rmtree(demo_dir / "customers" / ".mesh_nb")  # and deleting the ledger: no fresh start
+    with pytest.raises(LedgerTampered, match="older copy restored|tail cut"):
+        mesh_nb.open_mesh(demo_dir).bind("customers", purpose="churn-analysis", analyst="alice")
+
+
+def test_legacy_in_folder_owner_dir_is_still_used(demo_dir: Path) -> None:
+    legacy = demo_dir / "customers" / ".owner"
+    personal = mesh_nb.open_mesh(demo_dir).product("customers").owner_dir
+    assert personal != legacy
+    legacy.mkdir()
+    (legacy / "ed25519.key").write_bytes(b"")
+    assert mesh_nb.open_mesh(demo_dir).product("customers").owner_dir == legacy
+    personal.mkdir(parents=True)  # once the owner home exists, it wins
+    assert mesh_nb.open_mesh(demo_dir).product("customers").owner_dir == personal
 
 
 def test_malformed_contract_in_mesh_is_reported(demo_dir: Path) -> None:

@@ -287,7 +287,7 @@ def test_engine_sandbox_is_the_second_wall(demo_dir, session) -> None:
 
     con = session.engine.con
     assert con.execute("SELECT COUNT(*) FROM customers.accounts").fetchall()[0][0] == 50_000
-    secret = demo_dir / "customers" / ".owner" / "ed25519.key"
+    secret = session.mesh.product("customers").owner_dir / "ed25519.key"
     session.query("SELECT COUNT(*) AS n FROM customers.accounts", epsilon=0.1)  # key exists now
     assert secret.exists()
     for sql in (f"SELECT * FROM read_csv('{secret}')",

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, get_args, get_origin
+from typing import Any, Callable, Iterator, Mapping, get_args, get_origin
 
 KINDS: tuple[str, ...] = (
     "session.bound", "session.ended", "query.released", "query.rejected", "pii.detected",
@@ -158,7 +159,21 @@ def check_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
         except TypeError:
             raise ValueError(f"details[{key!r}] must be {_type_name(tp)}, "
                              f"got {type(value).__name__}") from None
+        for text in _strings(clean[key]):
+            check_text(f"details[{key!r}]", text)
     return clean
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
 
 
 def check_kind(kind: str) -> None:
@@ -167,9 +182,45 @@ def check_kind(kind: str) -> None:
         raise ValueError(f"unknown ledger entry kind {kind!r} — use one of: {', '.join(KINDS)}")
 
 
-def _check_label(name: str, value: Any) -> None:
-    if value is not None and not isinstance(value, str):
+#: The longest analyst, purpose, session or product name a ledger accepts (characters).
+MAX_NAME = 256
+#: The longest text a ``details`` value may hold (characters; redacted query text).
+MAX_TEXT = 65_536
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def check_name(name: str, value: Any) -> None:
+    """ValueError unless ``value`` is None or a name both stores keep alike: at most
+    :data:`MAX_NAME` Unicode scalar values (no lone surrogate), no control character or NUL.
+
+    The message never repeats the value.
+    """
+    if value is None:
+        return
+    if not isinstance(value, str):
         raise ValueError(f"{name} must be a string or None, got {type(value).__name__}")
+    if len(value) > MAX_NAME:
+        raise ValueError(f"{name} is {len(value)} characters long; the ledger keeps names of at "
+                         f"most {MAX_NAME}")
+    if _SURROGATE.search(value):
+        raise ValueError(f"{name} holds a lone surrogate (not Unicode text) — pass it as text "
+                         "decoded from UTF-8")
+    if _CONTROL.search(value):
+        raise ValueError(f"{name} holds a control character (NUL, newline, ...) — names are "
+                         "one line of printable text")
+
+
+def check_text(name: str, value: str) -> None:
+    """ValueError for a ``details`` string no store keeps alike (lone surrogate, NUL) or longer
+    than :data:`MAX_TEXT`; the message never repeats the value."""
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"{name} is {len(value)} characters long; at most {MAX_TEXT}")
+    if _SURROGATE.search(value) or "\x00" in value:
+        raise ValueError(f"{name} holds a NUL or a lone surrogate — pass text decoded from UTF-8")
+
+
+_check_label = check_name
 
 
 @dataclass(frozen=True)
@@ -189,6 +240,13 @@ class Entry:
     prev: str
     hash: str
     sig: str
+    #: The root of the running totals after this entry (see :mod:`.totals`); None in entries
+    #: written before running totals existed.
+    state: str | None = None
+    #: For an entry that spends: per budget scope, ``[n, epsilon_micro, delta_pico, parent_seq,
+    #: parent_digest]`` — the n-th spend of that scope's key, the key's cumulative spend
+    #: including this entry, and the key's previous spend. None otherwise.
+    totals: dict[str, list] | None = field(default=None, hash=False)
 
     @property
     def epsilon(self) -> float:
@@ -207,6 +265,8 @@ class Entry:
             "session": self.session, "analyst": self.analyst, "purpose": self.purpose,
             "epsilon_micro": self.epsilon_micro, "delta_pico": self.delta_pico,
             "details": self.details, "prev": self.prev,
+            **({} if self.state is None else {"state": self.state}),
+            **({} if self.totals is None else {"totals": self.totals}),
         }
 
     def body_json(self) -> str:
@@ -217,17 +277,37 @@ class Entry:
     def seal(cls, *, seq: int, ts: str, kind: str, product: str, session: str | None,
              analyst: str | None, purpose: str | None, epsilon_micro: int, delta_pico: int,
              details: Mapping[str, Any] | None, prev: str,
-             sign: Callable[[bytes], bytes]) -> "Entry":
-        """A new entry: validates kind, labels and details, then hashes and signs it."""
-        check_kind(kind)
-        for name, value in (("session", session), ("analyst", analyst), ("purpose", purpose)):
-            _check_label(name, value)
+             sign: Callable[[bytes], bytes], state: str | None = None,
+             totals: dict[str, list] | None = None, checked: bool = False) -> "Entry":
+        """A new entry: validates kind, labels and details, then hashes and signs it.
+
+        ``checked``: the caller validated kind, names and details already (the ledger does).
+        """
+        if not checked:
+            check_kind(kind)
+            for name, value in (("session", session), ("analyst", analyst),
+                                ("purpose", purpose)):
+                check_name(name, value)
+            details = check_details(details)
         unsigned = cls(seq, ts, kind, product, session, analyst, purpose, epsilon_micro,
-                       delta_pico, check_details(details), prev, "", "")
+                       delta_pico, dict(details or {}), prev, "", "", state, totals)
         digest = chain_hash(prev, unsigned.body_json())
         return replace(unsigned, hash=digest, sig=sign(signing_message(digest)).hex())
 
     @classmethod
     def parse(cls, body_json: str, hash: str, sig: str) -> "Entry":
-        """An entry from its stored body, hash and signature (not verified here)."""
-        return cls(**json.loads(body_json), hash=hash, sig=sig)
+        """An entry from its stored body, hash and signature (not verified here).
+
+        ValueError if the body is not an entry (the message never quotes it).
+        """
+        try:
+            body = json.loads(body_json)
+            if not isinstance(body, dict) or not set(body) <= _BODY_KEYS:
+                raise TypeError
+            return cls(**body, hash=hash, sig=sig)
+        except (ValueError, TypeError):
+            raise ValueError("the stored body is not a ledger entry") from None
+
+
+_BODY_KEYS = frozenset({"seq", "ts", "kind", "product", "session", "analyst", "purpose",
+                        "epsilon_micro", "delta_pico", "details", "prev", "state", "totals"})

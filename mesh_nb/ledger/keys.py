@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey,
                                                                Ed25519PublicKey)
 
+from ..errors import LedgerError
+
 KEY_FILE = "ed25519.key"
 PUB_FILE = "ed25519.pub"
 
@@ -57,25 +59,43 @@ class OwnerKey:
     _public: Ed25519PublicKey = field(repr=False, compare=False)
 
     @classmethod
-    def load_or_create(cls, directory: Path | str) -> "OwnerKey":
-        """Load ``directory/ed25519.key``, generating it (and the directory) on first use."""
+    def load_or_create(cls, directory: Path | str, *, create: bool = True) -> "OwnerKey":
+        """Load ``directory/ed25519.key``, generating it (and the directory) on first use.
+
+        ``create=False`` (a ledger that has entries) refuses to generate a key: a new key would
+        silently disown every entry. A key that no longer matches the published
+        ``ed25519.pub`` is refused too (LedgerError), never papered over.
+        """
         directory = Path(directory)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_path = directory / KEY_FILE
+        pub_path = directory / PUB_FILE
         if not key_path.exists():
+            if not create:
+                raise LedgerError(
+                    f"the owner's key {key_path} is missing but the ledger has entries: it was "
+                    "deleted or moved — put the owner's key back (from the owner's backup); "
+                    "a new key would disown every entry, so none is made")
             os.chmod(directory, 0o700)
             pem = Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption())
             _publish(key_path, pem, 0o600, replace=False)
-        private = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        try:
+            private = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        except (ValueError, TypeError):
+            private = None
         if not isinstance(private, Ed25519PrivateKey):
-            raise ValueError(f"{key_path} is not an Ed25519 private key — move it away and "
-                             "let mesh_nb create a new owner key")
+            raise LedgerError(f"{key_path} is not an Ed25519 private key (damaged or replaced) — "
+                              "put the owner's key back from the owner's backup")
         key = cls(directory, private, private.public_key())
-        pub_path = directory / PUB_FILE
-        if not pub_path.exists() or pub_path.read_bytes() != key.public_pem:
-            _publish(pub_path, key.public_pem, 0o644, replace=True)
+        if not pub_path.exists():
+            _publish(pub_path, key.public_pem, 0o644, replace=False)
+        elif pub_path.read_bytes() != key.public_pem:
+            raise LedgerError(
+                f"the owner's key {key_path} does not match the published {pub_path} (the key "
+                "was replaced) — put the owner's key back; if the owner really changed keys, "
+                "move the old ed25519.pub away (entries signed by the old key no longer verify)")
         return key
 
     @property

@@ -1,25 +1,31 @@
 """The ledger in a PostgreSQL database (SQLAlchemy Core, psycopg 3), for many analysts.
 
-Layout: one schema per product, ``mesh_nb_ledger_<product>``, holding the same ``entries`` and
-``meta`` tables as the SQLite file; created if missing (under an advisory lock, so racing first
-openers do not collide). Several products share a database without seeing each other's rows.
+Layout: one schema per product, ``mesh_nb_ledger_<product>``, holding the same ``entries``,
+``meta``, ``state`` and ``spends`` tables as the SQLite file; created if missing (under an
+advisory lock, so racing first openers do not collide). Several products share a database
+without seeing each other's rows.
 
 Serialising appends: a row lock, not SERIALIZABLE. :meth:`PostgresStore.writing` opens a READ
 COMMITTED transaction and first takes ``SELECT ... FOR UPDATE`` on the ledger's ``meta`` row
-``product``; every append (head read, budget sum, insert) runs after that lock, and under READ
-COMMITTED each of those statements sees every append committed before the lock was granted. So
-two writers can never both pass a budget check or both chain to the same head, and no writer
+``product``; every append (head read, running totals, insert) runs after that lock, and under
+READ COMMITTED each of those statements sees every append committed before the lock was granted.
+So two writers can never both pass a budget check or both chain to the same head, and no writer
 ever retries. SERIALIZABLE would also be correct, but on one hot ledger nearly every concurrent
-append conflicts (all read the head and the spend sums), so the cost would be a storm of
-serialization failures and retries instead of an orderly queue; the row lock keeps the lock
-time to the few statements of one append. ``lock_timeout`` is 60 s, as SQLite's busy timeout.
+append conflicts, so the cost would be a storm of serialization failures and retries instead of
+an orderly queue.
 
-Statements are SQLAlchemy Core; the append path compiles each once and runs the SQL on the
-transaction's driver connection, which halves the client CPU of an append (what limits
-throughput when many writers queue on the lock).
+Every wait is bounded: ``lock_timeout`` (default 30 s) for the row lock, ``connect_timeout``
+(default 10 s, or the URL's own) to reach the server, TCP keepalives and ``tcp_user_timeout``
+for a server that goes away mid-statement. Past them the caller gets a
+:class:`~mesh_nb.errors.LedgerError` that names what was waited for; no driver error (and so
+no row text) leaves this module.
 
-Durability is Postgres's own (``synchronous_commit`` as the server sets it). The owner's signed
-checkpoint stays a file in the owner directory (see :mod:`mesh_nb.ledger.store` for why).
+Time: an entry's ``ts`` is the server's ``clock_timestamp()`` read inside the append transaction,
+after the lock, never the writing process's clock (``clock`` replaces it in tests only).
+
+The hot path runs SQL text on the transaction's driver connection (SQLAlchemy creates the
+tables and manages the connection). Durability is Postgres's own. The owner's signed checkpoint
+stays a file in the owner directory (see :mod:`mesh_nb.ledger.store` for why).
 """
 
 from __future__ import annotations
@@ -29,17 +35,21 @@ import os
 import re
 import threading
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import parse_qsl, urlsplit
 
-from sqlalchemy import (BigInteger, Column, Connection, Engine, Index, MetaData, Table, Text,
-                        and_, bindparam, create_engine, func, insert, literal_column,
-                        select)
+from sqlalchemy import (BigInteger, Column, Connection, Engine, Index, MetaData,
+                        PrimaryKeyConstraint, Table, Text, create_engine, func, insert, select)
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateSchema
 
-from .backend import INDEXES, INTEGER_COLUMNS, NULLABLE_COLUMNS, ROW, Where
+from ..errors import LedgerError, LedgerTampered
+from .backend import (INDEXES, INTEGER_COLUMNS, NULLABLE_COLUMNS, ROW, SPEND_COLUMNS, Where)
 from .config import SQLITE, LedgerUrlError, ledger_url
 
-LOCK_TIMEOUT_MS = 60_000
+LOCK_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 10
 SCHEMA_PREFIX = "mesh_nb_ledger_"
 _MAX_IDENT = 63  # PostgreSQL's identifier limit (bytes)
 #: Connections inherited through fork(): kept referenced, never closed or returned to a pool
@@ -57,8 +67,8 @@ def schema_name(product: str) -> str:
     return f"{SCHEMA_PREFIX}{safe}_{digest}"
 
 
-def _tables(schema: str) -> tuple[MetaData, Table, Table]:
-    """(metadata, entries, meta) in ``schema``, columns as in :data:`~.backend.ROW`."""
+def _tables(schema: str) -> MetaData:
+    """The ledger's tables in ``schema``, columns as in :data:`~.backend.ROW`."""
     md = MetaData(schema=schema)
     columns = [Column("seq", BigInteger, primary_key=True, autoincrement=False)]
     columns += [Column(name, BigInteger if name in INTEGER_COLUMNS else Text,
@@ -66,186 +76,361 @@ def _tables(schema: str) -> tuple[MetaData, Table, Table]:
     entries = Table("entries", md, *columns)
     for name, cols in INDEXES.items():
         Index(name, *(entries.c[c] for c in cols))
-    meta = Table("meta", md, Column("key", Text, primary_key=True),
-                 Column("value", Text, nullable=False))
-    return md, entries, meta
+    Table("meta", md, Column("key", Text, primary_key=True), Column("value", Text, nullable=False))
+    Table("state", md, Column("id", BigInteger, primary_key=True, autoincrement=False),
+          Column("hash", Text, nullable=False), Column("content", Text))
+    spends = Table("spends", md, Column("key", Text, nullable=False),
+                   Column("n", BigInteger, nullable=False), Column("ts", Text, nullable=False),
+                   Column("seq", BigInteger, nullable=False), PrimaryKeyConstraint("key", "n"))
+    Index("spends_ts", spends.c.key, spends.c.ts, spends.c.n)
+    return md
+
+
+def _short(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:200]
+
+
+def storage_error(exc: BaseException, location: str, lock_timeout: float,
+                  schema: str) -> LedgerError:
+    """The LedgerError for a driver or SQLAlchemy error; only a connection failure's own
+    reason is repeated (it names the server, never a row)."""
+    import psycopg
+
+    orig = getattr(exc, "orig", None) or exc
+    state = getattr(orig, "sqlstate", None) or ""
+    if isinstance(orig, UnicodeError):
+        return LedgerTampered(None, f"a row of the ledger at {location} is not text (edited or "
+                                    "corrupted) — run `mesh-nb ledger verify`")
+    if state == "55P03":
+        return LedgerError(
+            f"the ledger's append lock (the row `product` of {schema}.meta at {location}) has "
+            f"been held by another session for more than {lock_timeout:g} s (a stopped or hung "
+            "writer?) — find it in pg_stat_activity (application_name 'mesh_nb ledger'), resume "
+            "or end it (pg_terminate_backend), then retry")
+    if state == "57014":
+        return LedgerError(f"the PostgreSQL ledger at {location} cancelled a statement "
+                           "(statement timeout or an operator's cancel) — retry")
+    if state in ("53100", "53200"):
+        return LedgerError(f"the PostgreSQL server of {location} is out of disk or memory "
+                           f"(SQLSTATE {state}) — free space on the server, then retry")
+    if state in ("42P01", "3F000"):
+        return LedgerError(f"the ledger's tables in {schema} at {location} are gone (schema "
+                           "dropped?) — restore them from the owner's backup")
+    if isinstance(orig, psycopg.OperationalError) and (not state or state[:2] in ("08", "57")):
+        return LedgerError(f"cannot reach the PostgreSQL ledger at {location}: "
+                           f"{_short(str(orig)) or type(orig).__name__} — check the server is up "
+                           "and reachable, then retry (nothing was recorded)")
+    if isinstance(orig, psycopg.InterfaceError) or "closed" in type(orig).__name__.lower():
+        return LedgerError(f"the connection to the PostgreSQL ledger at {location} was lost — "
+                           "retry")
+    return LedgerError(f"the PostgreSQL ledger at {location} failed ({type(orig).__name__}"
+                       f"{', SQLSTATE ' + state if state else ''}) — check the server's log, "
+                       "then retry")
 
 
 class _Rows:
-    """:class:`~.backend.Rows` over one SQLAlchemy connection inside a transaction.
+    """:class:`~.backend.Rows` over one connection inside a transaction (SQL on the driver)."""
 
-    The append path (tail, hash_at, spent, insert) runs SQL that SQLAlchemy Core built and
-    compiled once per statement shape, straight on the driver connection of the same
-    transaction: it saves about half the client CPU of an append, which is what limits
-    throughput when many writers queue on the lock.
-    """
+    _cursors = 0  # names server-side cursors apart
 
-    def __init__(self, conn: Connection, entries: Table, compiled: dict[Any, str]) -> None:
-        self.conn, self.t, self._compiled = conn, entries, compiled
-        self._driver = conn.connection.driver_connection
-        self._lock: Any = None  # the lock statement's cursor, until checked
+    def __init__(self, store: "PostgresStore", conn: Connection) -> None:
+        self.store, self.conn = store, conn
+        self.db = conn.connection.driver_connection
+        s = f'"{store.schema}"'
+        self._entries, self._state, self._spends = f"{s}.entries", f"{s}.state", f"{s}.spends"
+        self._now: datetime | None = None
+        self._prefetched: tuple | None = None
 
-    def _sql(self, key: Any, build: Callable[[], Any], *, literal: bool = False) -> str:
-        """The SQL text of a Core statement, compiled once per ``key``; ``literal`` inlines
-        its constants (a statement run without parameters)."""
-        sql = self._compiled.get(key)
-        if sql is None:
-            sql = self._compiled[key] = str(build().compile(
-                dialect=self.conn.dialect, compile_kwargs={"literal_binds": literal}))
-        return sql
+    def _all(self, sql: str, params: Any = None) -> list[tuple]:
+        return self.db.execute(sql, params).fetchall()
 
-    def _fast(self, key: Any, build: Callable[[], Any], params: dict[str, Any]) -> list[tuple]:
-        found = self._driver.execute(self._sql(key, build), params).fetchall()
-        self.check_locked()
-        return found
+    def prefetch(self, ids: Iterable[int], keys: Iterable[str]) -> None:
+        """One round trip (a psycopg pipeline) for what a reserve reads next: the head, the
+        tree nodes ``ids`` and, as a guess from the unsigned index, the latest spends of
+        ``keys``; :meth:`head`, :meth:`nodes` and :meth:`rows_at` then answer from it (what
+        is read is authenticated by the ledger all the same)."""
+        ids, keys = sorted(set(ids)), sorted(set(keys))
+        with self.db.pipeline():
+            head = self.db.execute(self._head_sql())
+            nodes = self.db.execute(f"SELECT id, hash, content FROM {self._state} "
+                                    "WHERE id = ANY(%s)", (ids,))
+            latest = self.db.execute(  # one index probe per key: O(log n)
+                f"SELECT {', '.join('e.' + c for c in ROW)} FROM unnest(%s::text[]) AS k(key) "
+                f"CROSS JOIN LATERAL (SELECT s.seq FROM {self._spends} AS s WHERE s.key = k.key "
+                f"ORDER BY s.n DESC LIMIT 1) AS l JOIN {self._entries} AS e ON e.seq = l.seq",
+                (keys,))
+        self._prefetched = (head.fetchall(), set(ids), {i: (h, c) for i, h, c in
+                                                        nodes.fetchall()},
+                            {row[0]: tuple(row) for row in latest.fetchall()})
 
-    def check_locked(self) -> None:
-        """ValueError if ``FOR UPDATE`` found no ``meta`` row to lock (no serialisation)."""
-        if self._lock is not None:
-            cursor, self._lock = self._lock, None
-            if cursor.fetchone() is None:
-                raise ValueError("the ledger's meta row is gone (schema dropped or edited "
-                                 "while open): no append lock")
+    def _head_sql(self) -> str:
+        return (f"SELECT clock_timestamp(), e.* FROM (SELECT 1) AS one LEFT JOIN LATERAL "
+                f"(SELECT {', '.join(ROW)} FROM {self._entries} ORDER BY seq DESC LIMIT 1) AS e "
+                "ON true")
 
-    def _conditions(self, where: Where, *, bind: bool = False) -> Any:
-        """The filter; with ``bind``, values become parameters named after their columns."""
-        c = self.t.c
-        conds = [c[col].is_(None) if value is None else
-                 c[col] == (bindparam(col) if bind else value) for col, value in where.equal]
-        if where.since is not None:
-            conds.append(c.ts >= (bindparam("since") if bind else where.since))
-        return and_(True, *conds)
+    def append(self, row: tuple, nodes: list[tuple], spends: list[tuple]) -> None:
+        """Insert an entry, its tree nodes and its spends in one round trip."""
+        with self.db.pipeline():
+            self.insert(row)
+            self.put_nodes(nodes)
+            self.put_spends(spends)
 
-    def tail(self, from_seq: int, limit: int = 64) -> list[tuple[int, str]]:
-        c = self.t.c
-        return self._fast("tail", lambda: select(c.seq, c.hash).where(
-            c.seq >= bindparam("from_seq")).order_by(c.seq.desc()).limit(bindparam("limit")),
-            {"from_seq": from_seq, "limit": limit})
+    def now(self) -> datetime:
+        if self.store.clock is not None:
+            return self.store.clock()
+        if self._now is None:
+            self._now = self._all("SELECT clock_timestamp()")[0][0]
+        return self._now
+
+    def head(self) -> tuple | None:
+        if self._prefetched is not None:
+            found = self._prefetched[0]
+        else:
+            found = self._all(self._head_sql())
+        self._now = found[0][0]
+        row = tuple(found[0][1:])
+        return None if row[0] is None else row
+
+    def rows_at(self, seqs: Iterable[int]) -> dict[int, tuple]:
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return {}
+        if self._prefetched is not None and set(wanted) <= set(self._prefetched[3]):
+            return {seq: self._prefetched[3][seq] for seq in wanted}
+        found = self._all(f"SELECT {', '.join(ROW)} FROM {self._entries} WHERE seq = ANY(%s)",
+                          (wanted,))
+        return {row[0]: tuple(row) for row in found}
 
     def hash_at(self, seq: int) -> str | None:
-        c = self.t.c
-        found = self._fast("hash_at", lambda: select(c.hash).where(c.seq == bindparam("seq")),
-                           {"seq": seq})
+        found = self._all(f"SELECT hash FROM {self._entries} WHERE seq = %s", (seq,))
         return found[0][0] if found else None
 
     def insert(self, row: tuple) -> None:
-        self.check_locked()
-        sql = self._sql("insert", lambda: insert(self.t).values({n: bindparam(n) for n in ROW}))
-        self._driver.execute(sql, dict(zip(ROW, row)))
+        self._prefetched = None
+        self.db.execute(f"INSERT INTO {self._entries} ({', '.join(ROW)}) VALUES "
+                        f"({', '.join(['%s'] * len(ROW))})", row)
 
-    def spent(self, where: Where) -> tuple[int, int]:
-        c = self.t.c
-        shape = ("spent", tuple((col, value is None) for col, value in where.equal),
-                 where.since is not None)
-        params = {col: value for col, value in where.equal if value is not None}
-        if where.since is not None:
-            params["since"] = where.since
-        ((eps, delta),) = self._fast(shape, lambda: select(
-            func.coalesce(func.sum(c.epsilon_micro), literal_column("0")),
-            func.coalesce(func.sum(c.delta_pico), literal_column("0")))
-            .where(self._conditions(where, bind=True)),
-            params)
-        return int(eps), int(delta)
+    def _copy(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
+        with self.db.cursor() as cur:
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+    def insert_many(self, rows: list[tuple]) -> None:
+        self._copy(self._entries, ROW, rows)
+
+    def nodes(self, ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+        ids = set(ids)
+        if self._prefetched is not None and ids <= self._prefetched[1]:
+            return {i: v for i, v in self._prefetched[2].items() if i in ids}
+        found = self._all(f"SELECT id, hash, content FROM {self._state} WHERE id = ANY(%s)",
+                          (sorted(set(ids)),))
+        return {i: (h, c) for i, h, c in found}
+
+    def put_nodes(self, nodes: list[tuple]) -> None:
+        if not nodes:
+            return
+        ids, hashes, contents = zip(*nodes)
+        self.db.execute(f"INSERT INTO {self._state} (id, hash, content) SELECT * FROM "
+                        "unnest(%s::bigint[], %s::text[], %s::text[]) ON CONFLICT (id) DO UPDATE "
+                        "SET hash = excluded.hash, content = excluded.content",
+                        (list(ids), list(hashes), list(contents)))
+
+    def put_spends(self, spends: list[tuple]) -> None:
+        if len(spends) > 100:
+            self._copy(self._spends, SPEND_COLUMNS, spends)
+        elif spends:
+            keys, ns, tss, seqs = zip(*spends)
+            self.db.execute(f"INSERT INTO {self._spends} ({', '.join(SPEND_COLUMNS)}) SELECT * "
+                            "FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[])",
+                            (list(keys), list(ns), list(tss), list(seqs)))
+
+    def spend_before(self, key: str, ts: str) -> tuple[int, int] | None:
+        found = self._all(f"SELECT n, seq FROM {self._spends} WHERE key = %s AND ts < %s "
+                          "ORDER BY ts DESC, n DESC LIMIT 1", (key, ts))
+        return tuple(found[0]) if found else None
+
+    def spend_seq(self, key: str, n: int) -> int | None:
+        found = self._all(f"SELECT seq FROM {self._spends} WHERE key = %s AND n = %s", (key, n))
+        return found[0][0] if found else None
 
     def select(self, where: Where, *, last: bool = False) -> list[tuple[str, str, str]]:
-        c = self.t.c
-        query = select(c.body, c.hash, c.sig).where(self._conditions(where))
-        query = query.order_by(c.seq.desc()).limit(1) if last else query.order_by(c.seq)
-        return [tuple(r) for r in self.conn.execute(query)]
+        clause, args = where.clause("%s")
+        order = " ORDER BY seq DESC LIMIT 1" if last else " ORDER BY seq"
+        return [tuple(r) for r in self._all(f"SELECT body, hash, sig FROM {self._entries}"
+                                            + clause + order, args)]
+
+    def _stream(self, sql: str) -> Iterable[tuple]:
+        _Rows._cursors += 1
+        # a server-side cursor: bounded memory whatever the ledger's length
+        with self.db.cursor(name=f"mesh_nb_scan_{_Rows._cursors}") as cur:
+            cur.itersize = 5000
+            cur.execute(sql)
+            for row in cur:
+                yield tuple(row)
 
     def scan(self) -> Iterable[tuple]:
-        query = select(*(self.t.c[name] for name in ROW)).order_by(self.t.c.seq)
-        result = self.conn.execute(query, execution_options={"yield_per": 5000})
-        return (tuple(r) for r in result)
+        return self._stream(f"SELECT {', '.join(ROW)} FROM {self._entries} ORDER BY seq")
+
+    def scan_nodes(self) -> Iterable[tuple]:
+        return self._stream(f"SELECT id, hash, content FROM {self._state} ORDER BY id")
+
+    def scan_spends(self) -> Iterable[tuple]:
+        return self._stream(f"SELECT {', '.join(SPEND_COLUMNS)} FROM {self._spends} "
+                            "ORDER BY key COLLATE \"C\", n")
 
     def count(self) -> int:
-        return self.conn.execute(select(func.count()).select_from(self.t)).scalar_one()
+        return self._all(f"SELECT COUNT(*) FROM {self._entries}")[0][0]
+
+    def clear(self) -> None:
+        for table in (self._entries, self._state, self._spends):
+            self.db.execute(f"DELETE FROM {table}")
+
+
+def _connect_args(url: str, lock_timeout: float) -> dict[str, Any]:
+    query = {k.lower() for k, _ in parse_qsl(urlsplit(url).query)}
+    args: dict[str, Any] = {"options": f"-c lock_timeout={int(lock_timeout * 1000)}",
+                            "application_name": "mesh_nb ledger"}
+    defaults = {"connect_timeout": CONNECT_TIMEOUT_S, "keepalives": 1, "keepalives_idle": 10,
+                "keepalives_interval": 5, "keepalives_count": 3, "tcp_user_timeout": 30_000}
+    args.update({k: v for k, v in defaults.items() if k not in query})
+    return args
 
 
 class PostgresStore:
     """A ledger in the PostgreSQL database at ``url`` (``postgresql+psycopg://``, no password).
 
     One connection per process (reopened after ``fork()``), shared by its threads in turn.
+    ``lock_timeout``: seconds a writer waits for the append lock. ``clock``: replaces the
+    server's clock, for tests only.
     """
 
-    def __init__(self, url: str, product: str) -> None:
+    def __init__(self, url: str, product: str, *, lock_timeout: float = LOCK_TIMEOUT_S,
+                 clock: Callable[[], datetime] | None = None) -> None:
         normalised = ledger_url(url)
         if normalised == SQLITE:
             raise LedgerUrlError("PostgresStore needs a PostgreSQL URL")
         self.url = self.location = normalised
         self.schema = schema_name(product)
-        self._md, self._entries, self._meta = _tables(self.schema)
-        self._lock_row = (select(self._meta.c.value).where(self._meta.c.key == "product")
-                          .with_for_update())
+        self.lock_timeout = float(lock_timeout)
+        self.clock = clock
+        self._md = _tables(self.schema)
         self._mutex = threading.RLock()
-        self._compiled: dict[Any, str] = {}  # statement shape -> SQL text Core compiled
         self._engine: Engine | None = None
         self._conn: Connection | None = None
         self._pid = 0
+
+    def _error(self, exc: BaseException) -> LedgerError:
+        return storage_error(exc, self.location, self.lock_timeout, self.schema)
 
     def _connection(self) -> Connection:
         if self._pid != os.getpid() and self._engine is not None:
             _INHERITED.append((self._engine, self._conn))  # the parent's: leave them alone
             self._engine, self._conn = None, None
-        if self._conn is not None and self._conn.invalidated:  # the server dropped us
-            self._conn.close()
-            self._conn = None
+        if self._conn is not None and (self._conn.invalidated or self._conn.closed
+                                       or self._conn.connection.driver_connection.closed):
+            self._discard()
         if self._engine is None:
-            self._engine = create_engine(
-                self.url, pool_size=1, max_overflow=0,
-                connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_MS}",
-                              "application_name": "mesh_nb ledger"})
+            self._engine = create_engine(self.url, pool_size=1, max_overflow=0,
+                                         pool_pre_ping=False,
+                                         connect_args=_connect_args(self.url, self.lock_timeout))
             self._pid = os.getpid()
         if self._conn is None:
             self._conn = self._engine.connect()
         return self._conn
 
+    def _discard(self) -> None:
+        """Forget a broken connection (closing it may fail too)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+
     @contextmanager
+    def _transaction(self, setup: Callable[[_Rows], None]) -> Iterator[_Rows]:
+        import psycopg
+
+        with self._mutex:
+            try:
+                conn = self._connection()
+                trans = conn.begin()
+            except (SQLAlchemyError, psycopg.Error, UnicodeError) as exc:
+                self._discard()
+                raise self._error(exc) from None
+            try:
+                rows = _Rows(self, conn)
+                setup(rows)
+                yield rows
+                trans.commit()
+            except BaseException as exc:
+                try:
+                    if trans.is_active:
+                        trans.rollback()
+                except Exception:  # noqa: BLE001 - the connection is gone: forget it
+                    self._discard()
+                if isinstance(exc, (SQLAlchemyError, psycopg.Error, UnicodeError)):
+                    if isinstance(exc, psycopg.OperationalError) or \
+                            isinstance(getattr(exc, "orig", None), psycopg.OperationalError):
+                        self._discard()
+                    raise self._error(exc) from None
+                raise
+
+    def _lock(self, rows: _Rows) -> None:
+        found = rows._all(f'SELECT value FROM "{self.schema}".meta WHERE key = %s FOR UPDATE',
+                          ("product",))
+        if not found:
+            raise LedgerTampered(None, f"the ledger's meta row is gone from {self.schema} (schema "
+                                       "dropped or edited while open): no append lock, nothing "
+                                       "recorded")
+
     def writing(self) -> Iterator[_Rows]:
         """READ COMMITTED, after ``SELECT ... FOR UPDATE`` on the ledger's ``meta`` row."""
-        with self._mutex:
-            conn = self._connection()
-            with conn.begin():
-                rows = _Rows(conn, self._entries, self._compiled)
-                lock = rows._sql("lock", lambda: self._lock_row, literal=True)
-                rows._lock = rows._driver.execute(lock)
-                rows.check_locked()
-                yield rows
+        return self._transaction(self._lock)
 
-    @contextmanager
     def reading(self) -> Iterator[_Rows]:
         """REPEATABLE READ, READ ONLY: one snapshot for every statement inside."""
-        with self._mutex:
-            conn = self._connection()
-            with conn.begin():
-                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                yield _Rows(conn, self._entries, self._compiled)
+        return self._transaction(lambda rows: rows.db.execute(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
 
     def bind(self, product: str) -> None:
+        import psycopg
+
         key = int.from_bytes(hashlib.sha256(self.schema.encode()).digest()[:8], "big",
                              signed=True)
+        meta = self._md.tables[f"{self.schema}.meta"]
         with self._mutex:
-            conn = self._connection()
-            with conn.begin():
-                conn.execute(select(func.pg_advisory_xact_lock(key)))
-                conn.execute(CreateSchema(self.schema, if_not_exists=True))
-                self._md.create_all(conn, checkfirst=True)
-                meta = self._meta
-                found = conn.execute(select(meta.c.value).where(meta.c.key == "product")
-                                     ).scalar()
-                if found is None:
-                    conn.execute(insert(meta).values(key="product", value=product))
-                elif found != product:
-                    raise ValueError(f"schema {self.schema} at {self.location} is the ledger of "
-                                     f"product {found!r}, not {product!r}")
+            try:
+                conn = self._connection()
+                with conn.begin():
+                    conn.execute(select(func.pg_advisory_xact_lock(key)))
+                    conn.execute(CreateSchema(self.schema, if_not_exists=True))
+                    self._md.create_all(conn, checkfirst=True)
+                    found = conn.execute(select(meta.c.value).where(meta.c.key == "product")
+                                         ).scalar()
+                    if found is None:
+                        conn.execute(insert(meta).values(key="product", value=product))
+            except (SQLAlchemyError, psycopg.Error, UnicodeError) as exc:
+                self._discard()
+                raise self._error(exc) from None
+        if found is not None and found != product:
+            raise LedgerError(f"schema {self.schema} at {self.location} is the ledger of product "
+                              f"{str(found)[:80]!r}, not {product!r} (swapped or copied) — open "
+                              "it with its own product name")
 
     def close(self) -> None:
         with self._mutex:
             if self._pid == os.getpid():
-                if self._conn is not None:
-                    self._conn.close()
-                if self._engine is not None:
-                    self._engine.dispose()
+                try:
+                    if self._conn is not None:
+                        self._conn.close()
+                    if self._engine is not None:
+                        self._engine.dispose()
+                except Exception:  # noqa: BLE001 - closing a broken connection
+                    pass
             self._engine, self._conn = None, None
 
     def __repr__(self) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import LedgerTampered
+from ..errors import LedgerError, LedgerTampered
 from ..ledger.entry import MICRO, PICO
 from ._common import entries_in, parse_since, products_of, ts
 from .minimize import Minimization, minimize_products
@@ -207,8 +207,11 @@ def _budget(p: "Product", entries) -> tuple[list[dict], list[dict]]:
                                  "cumulative": running / MICRO})
                 points.append((ts(e), running / MICRO))
             analyst = None if holder == EVERYONE else holder
-            window, _ = p.ledger.spent(analyst, pname, b)
-            remaining, _ = p.ledger.remaining(analyst, pname, b)
+            try:
+                window, _ = p.ledger.spent(analyst, pname, b)
+                remaining, _ = p.ledger.remaining(analyst, pname, b)
+            except LedgerError:  # no budget to trust in a tampered ledger: `verify` says so
+                window = remaining = float("nan")
             eps = sum(e.epsilon_micro for e in spends) / MICRO
             rows.append({
                 "product": p.name, "purpose": pname, "scope": b.scope, "holder": holder,
