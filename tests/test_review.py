@@ -94,6 +94,10 @@ def own_copy(played, tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.delenv("MESH_NB_OWNER_HOME", raising=False)
     target = tmp_path / "mesh"
     shutil.copytree(played[0], target)
+    copy = mesh_nb.open_mesh(target)
+    for name, product in mesh_nb.open_mesh(played[0]).products.items():
+        if product.owner_dir.exists():  # the owner's keys live outside the product folder
+            shutil.copytree(product.owner_dir, copy.product(name).owner_dir)
     return target
 
 
