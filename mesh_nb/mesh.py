@@ -14,6 +14,8 @@ from .ledger import Ledger
 from .ledger.config import configured_ledger, owner_dir_for
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .query.cache import ReleaseCache
     from .query.engines import EngineKind, Limits
     from .session import Session
@@ -109,6 +111,26 @@ class Mesh:
         """
         from .session import EngineOptions, Session, resolve_analyst
 
+        bound = self._checked_binding(products, purpose, analyst, acknowledge)
+        return Session.start(self, bound, purpose, resolve_analyst(analyst),
+                             acknowledged=acknowledge,
+                             options=EngineOptions.checked(engine, spark_remote, limits))
+
+    def resume(self, session_id: str, products: Iterable[str], purpose: str, analyst: str, *,
+               started: "datetime", acknowledged: bool = False) -> "Session":
+        """A session bound earlier (by a server before its restart), checked again against
+        today's contracts and governance as :meth:`bind` checks it; writes no ledger entry."""
+        from .session import Session
+
+        bound = self._checked_binding(products, purpose, analyst, acknowledged)
+        return Session(self, bound, purpose, analyst, session_id, started, acknowledged)
+
+    def _checked_binding(self, products: str | Iterable[str], purpose: str,
+                         analyst: str | None, acknowledge: bool) -> tuple[Product, ...]:
+        """The products a binding names, each declaring ``purpose`` with one access mode, the
+        acknowledgement given where required, and the mesh's governance passed."""
+        from .session import resolve_analyst
+
         bound = [self.product(n) for n in product_names(products)]
         access = set()
         for p in bound:
@@ -136,9 +158,7 @@ class Mesh:
         from .governance import check_bind
 
         check_bind(bound, purpose, self.root, analyst=resolve_analyst(analyst))
-        return Session.start(self, tuple(bound), purpose, resolve_analyst(analyst),
-                             acknowledged=acknowledge,
-                             options=EngineOptions.checked(engine, spark_remote, limits))
+        return tuple(bound)
 
 
 def find_contracts(root: Path) -> list[Path]:

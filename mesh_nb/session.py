@@ -221,14 +221,18 @@ class Session:
         if self.ended:
             raise MeshError(f"session {self.id} has ended — bind a new one")
 
+    def close_engine(self) -> None:
+        """Free the engine (reopened on next use); the session stays bound."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
     def end(self) -> None:
         """End the session, recording ``session.ended`` in each product's ledger. Idempotent."""
         if self.ended:
             return
         self.ended = True
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        self.close_engine()
         for p in self.products:
             p.ledger.append("session.ended", session=self.id, analyst=self.analyst,
                             purpose=self.purpose)

@@ -32,8 +32,10 @@ class LiveServer:
     proc: subprocess.Popen
 
     @classmethod
-    def start(cls, mesh_dir: Path, log: Path, *, max_body: int | None = None) -> "LiveServer":
-        port = free_port()
+    def start(cls, mesh_dir: Path, log: Path, *, max_body: int | None = None,
+              port: int | None = None) -> "LiveServer":
+        """Start it (on ``port``, default a free one) and wait until it answers."""
+        port = port or free_port()
         cmd = [sys.executable, "-m", "mesh_nb.cli", "serve", str(mesh_dir), "--port", str(port),
                "--log-file", str(log)]
         if max_body:

@@ -166,6 +166,8 @@ def sandboxed_duckdb(tables: Iterable[tuple[str, str, Table]], *, threads: int |
     """
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
+    # no progress bar: its percentages follow the data, and they would print into the cell
+    con.execute("SET enable_progress_bar = false")
     files = []
     for product, name, table in tables:
         if table.data_path is None:

@@ -9,10 +9,10 @@ the policy check, the budget reserved in the ledger and the ledger entries are t
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -20,6 +20,7 @@ from typing import Any, Callable, TypeVar
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ..errors import BudgetExceeded, MeshError, PolicyViolation, QueryFailed
@@ -29,13 +30,11 @@ from . import wire
 from .approvals import Approvals, PurposeRequest
 from .db import ServerDb, iso
 from .limits import MAX_BODY, Guard, RateLimited, RateLimiter
+from .sessions import Capacity, ServerBusy, SessionBusy, SessionRegistry
 from .tokens import AuthError, Token, TokenStore
 
 log = logging.getLogger("mesh_nb.server")
 
-MAX_SESSIONS_PER_TOKEN = 32
-IDLE_SECONDS = 8 * 3600
-"""A session unused this long is ended when anyone next binds."""
 T = TypeVar("T")
 
 
@@ -44,66 +43,40 @@ class ServerFault(MeshError):
 
 
 @dataclass
-class Bound:
-    """A session the server holds for one token."""
-
-    session: Session
-    token_id: str
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    last: float = field(default_factory=time.monotonic)
-
-
-@dataclass
 class MeshServer:
-    """The server's state: the mesh, its token and request stores, the open sessions."""
+    """The server's state: the mesh, its token and request stores, the sessions, and the
+    query workers (queries run there, off the request threads)."""
 
     mesh: Mesh
     db: ServerDb
     tokens: TokenStore
     approvals: Approvals
+    sessions: SessionRegistry
     limiter: RateLimiter = field(default_factory=RateLimiter)
-    sessions: dict[str, Bound] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    pool: ThreadPoolExecutor | None = None
 
-    def open_session(self, token: Token, session: Session) -> None:
-        """Keep ``session``; a token past :data:`MAX_SESSIONS_PER_TOKEN` loses its oldest, and
-        sessions idle for :data:`IDLE_SECONDS` end."""
-        now = time.monotonic()
-        with self._lock:
-            self.sessions[session.id] = Bound(session, token.id)
-            mine = sorted((b for b in self.sessions.values() if b.token_id == token.id),
-                          key=lambda b: b.last)
-            idle = [b for b in self.sessions.values() if now - b.last > IDLE_SECONDS]
-            stale = list({id(b): b for b in mine[:-MAX_SESSIONS_PER_TOKEN] + idle}.values())
-            for b in stale:
-                del self.sessions[b.session.id]
-        for b in stale:
-            with b.lock:
-                b.session.end()
+    def __post_init__(self) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.sessions.capacity.workers,
+                                           thread_name_prefix="mesh-nb-query")
 
-    def bound(self, token: Token, session_id: str) -> Bound:
-        """The token's own session ``session_id`` (another token's is not found either)."""
-        with self._lock:
-            b = self.sessions.get(session_id)
-        if b is None or b.token_id != token.id:
-            raise MeshError(f"no open session {session_id} for this token — bind again")
-        b.last = time.monotonic()
-        return b
-
-    def close(self, token: Token, session_id: str) -> None:
-        b = self.bound(token, session_id)
-        with self._lock:
-            self.sessions.pop(session_id, None)
-        with b.lock:
-            b.session.end()
+    async def work(self, token: Token, sid: str, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` on the token's session in a query worker, the session claimed for it
+        (busy session or token: refused at once). The claim is released when ``fn`` ends,
+        not when the client goes away: a session never runs two queries."""
+        claim = await run_in_threadpool(self.sessions.claim, token, sid)
+        try:
+            future = self.pool.submit(_guarded, lambda: fn(claim.session))
+        except BaseException:
+            claim.release()
+            raise
+        future.add_done_callback(lambda _: claim.release())
+        return await asyncio.wrap_future(future)
 
     def shutdown(self) -> None:
-        """End every open session (``session.ended`` in the ledgers)."""
-        with self._lock:
-            bound, self.sessions = list(self.sessions.values()), {}
-        for b in bound:
-            with b.lock:
-                b.session.end()
+        """Stop taking work; sessions stay bound (rows in the server database)."""
+        self.sessions.shutdown()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 #: Ledger kinds the analyst's view of their own entries leaves out.
@@ -128,6 +101,26 @@ def _session_out(s: Session) -> wire.SessionOut:
                            acknowledged=s.acknowledged)
 
 
+def _release_out(r: Any) -> wire.ReleaseOut:
+    return wire.ReleaseOut(
+        frame=wire.frame_to_wire(r.frame), epsilon=r.epsilon, delta=r.delta,
+        accuracy=wire.frame_to_wire(r.accuracy), sql=r.sql, purpose=r.purpose,
+        products=list(r.products), notes=list(r.notes), release_id=r.release_id,
+        cached=r.cached, remaining=dict(r.remaining))
+
+
+def _explanation_out(e: Any) -> wire.ExplanationOut:
+    return wire.ExplanationOut(sql=e.sql, plan=dataclasses.asdict(e.plan),
+                               table=wire.frame_to_wire(e.table))
+
+
+def _rows_out(r: Any) -> wire.RowReleaseOut:
+    return wire.RowReleaseOut(
+        frame=wire.frame_to_wire(r.frame), purpose=r.purpose, products=list(r.products),
+        tokenized=list(r.tokenized), generalized=list(r.generalized), sql=r.sql,
+        release_id=r.release_id)
+
+
 def _request_out(r: PurposeRequest) -> wire.PurposeRequestOut:
     return wire.PurposeRequestOut(**{**dataclasses.asdict(r), "products": list(r.products)})
 
@@ -141,15 +134,22 @@ def _note(request: Request, **items: str) -> None:
     request.scope.setdefault("mesh_nb", {}).update(items)
 
 
-def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY) -> FastAPI:
-    """The ASGI app serving the products under ``mesh_dir`` (tokens: ``mesh-nb token``)."""
+def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
+               capacity: Capacity | None = None) -> FastAPI:
+    """The ASGI app serving the products under ``mesh_dir`` (tokens: ``mesh-nb token``).
+
+    ``capacity``: query workers, queries per token, idle session expiry (default: from
+    the environment, :meth:`Capacity.from_env`).
+    """
     mesh = open_mesh(mesh_dir)
     db = ServerDb(mesh.root)
-    srv = MeshServer(mesh, db, TokenStore(db), Approvals(db, mesh))
+    srv = MeshServer(mesh, db, TokenStore(db), Approvals(db, mesh),
+                     SessionRegistry(mesh, db, capacity))
     app = FastAPI(title="mesh_nb server", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.mesh_server = srv
     app.add_middleware(Guard, max_body=max_body)
+    app.router.add_event_handler("startup", srv.sessions.start_timer)
     app.router.add_event_handler("shutdown", srv.shutdown)
     _handlers(app)
 
@@ -164,7 +164,7 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY) -> FastAPI:
     v1 = wire.API
 
     @app.get(f"{v1}/health")
-    def health() -> dict:
+    async def health() -> dict:  # on the event loop: answers while every worker is busy
         return {"ok": True}
 
     @app.get(f"{v1}/whoami", response_model=wire.WhoAmI)
@@ -193,50 +193,41 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY) -> FastAPI:
         session = _guarded(lambda: srv.mesh.bind(body.products, purpose=body.purpose,
                                                  analyst=token.name,
                                                  acknowledge=body.acknowledge))
-        srv.open_session(token, session)
+        srv.sessions.open(token, session)
         return _session_out(session)
 
     @app.delete(f"{v1}/sessions/{{sid}}", status_code=204)
     def end(sid: str, token: Token = Depends(who)) -> Response:
-        srv.close(token, sid)
+        srv.sessions.close(token, sid)
         return Response(status_code=204)
 
     def run(token: Token, sid: str, fn: Callable[[Session], T]) -> T:
-        b = srv.bound(token, sid)
-        with b.lock:
-            return _guarded(lambda: fn(b.session))
+        """Light work on the session (ledger reads and notes): on the request thread, beside
+        a query the session may be running."""
+        session = srv.sessions.bound(token, sid).session
+        session.check_open()
+        return _guarded(lambda: fn(session))
 
     @app.get(f"{v1}/sessions/{{sid}}/budget", response_model=list[BudgetStatus])
     def budget(sid: str, token: Token = Depends(who)) -> list:
         return list(run(token, sid, lambda s: s.budgets()))  # the dataclass is the wire form
 
     @app.post(f"{v1}/sessions/{{sid}}/query", response_model=wire.ReleaseOut)
-    def query(sid: str, body: wire.QueryRequest,
-              token: Token = Depends(who)) -> wire.ReleaseOut:
-        r = run(token, sid, lambda s: s.query(
-            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism))
-        return wire.ReleaseOut(
-            frame=wire.frame_to_wire(r.frame), epsilon=r.epsilon, delta=r.delta,
-            accuracy=wire.frame_to_wire(r.accuracy), sql=r.sql, purpose=r.purpose,
-            products=list(r.products), notes=list(r.notes), release_id=r.release_id,
-            cached=r.cached, remaining=dict(r.remaining))
+    async def query(sid: str, body: wire.QueryRequest,
+                    token: Token = Depends(who)) -> wire.ReleaseOut:
+        return await srv.work(token, sid, lambda s: _release_out(s.query(
+            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism)))
 
     @app.post(f"{v1}/sessions/{{sid}}/explain", response_model=wire.ExplanationOut)
-    def explain(sid: str, body: wire.QueryRequest,
-                token: Token = Depends(who)) -> wire.ExplanationOut:
-        e = run(token, sid, lambda s: s.explain(
-            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism))
-        return wire.ExplanationOut(sql=e.sql, plan=dataclasses.asdict(e.plan),
-                                   table=wire.frame_to_wire(e.table))
+    async def explain(sid: str, body: wire.QueryRequest,
+                      token: Token = Depends(who)) -> wire.ExplanationOut:
+        return await srv.work(token, sid, lambda s: _explanation_out(s.explain(
+            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism)))
 
     @app.post(f"{v1}/sessions/{{sid}}/rows", response_model=wire.RowReleaseOut)
-    def rows(sid: str, body: wire.RowsRequest,
-             token: Token = Depends(who)) -> wire.RowReleaseOut:
-        r = run(token, sid, lambda s: s.rows(body.sql))
-        return wire.RowReleaseOut(
-            frame=wire.frame_to_wire(r.frame), purpose=r.purpose, products=list(r.products),
-            tokenized=list(r.tokenized), generalized=list(r.generalized), sql=r.sql,
-            release_id=r.release_id)
+    async def rows(sid: str, body: wire.RowsRequest,
+                   token: Token = Depends(who)) -> wire.RowReleaseOut:
+        return await srv.work(token, sid, lambda s: _rows_out(s.rows(body.sql)))
 
     @app.post(f"{v1}/sessions/{{sid}}/pii", status_code=204)
     def pii(sid: str, body: wire.PiiReport,
@@ -295,6 +286,18 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(RateLimited)
     async def rate(request: Request, exc: RateLimited) -> JSONResponse:
         response = _error(429, "rate", str(exc))
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
+
+    @app.exception_handler(SessionBusy)
+    async def busy(request: Request, exc: SessionBusy) -> JSONResponse:
+        _note(request, rule="session-busy")
+        return _error(409, "busy", str(exc), rule="session-busy")
+
+    @app.exception_handler(ServerBusy)
+    async def full(request: Request, exc: ServerBusy) -> JSONResponse:
+        _note(request, rule="token-busy")
+        response = _error(429, "busy", str(exc), rule="token-busy")
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
 
