@@ -12,6 +12,7 @@ from typing import Sequence
 from .contract import check_contract
 from .errors import MeshError
 from .mesh import DEFAULT_DEMO_DIR, find_contracts, open_mesh
+from .text import escape
 
 
 def _mesh_root(arg: str | None) -> Path:
@@ -126,10 +127,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _format_entry(e) -> str:
-    details = ", ".join(f"{k}={v}" for k, v in sorted(e.details.items()))
+    details = escape(", ".join(f"{k}={v}" for k, v in sorted(e.details.items())), 2000)
     spend = f"ε={e.epsilon:g} δ={e.delta:g}" if e.epsilon_micro or e.delta_pico else ""
-    return (f"{e.seq:>6}  {e.ts[:19]}  {e.kind:<16} {e.analyst or '-':<14} "
-            f"{e.purpose or '-':<20} {spend:<18} {details}")
+    return (f"{e.seq:>6}  {e.ts[:19]}  {e.kind:<16} {escape(e.analyst or '-'):<14} "
+            f"{escape(e.purpose or '-'):<20} {spend:<18} {details}")
 
 
 def cmd_ledger_show(args: argparse.Namespace) -> int:
@@ -285,8 +286,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     tokens = TokenStore(_server_db(args.mesh)).list()
     print(f"{'id':<13} {'name':<20} {'state':<8} {'expires':<26} {'rate':>5}  purposes")
     for t in tokens:
-        print(f"{t.id:<13} {t.name:<20} {t.state:<8} {t.expires or '-':<26} {t.rate:>5}  "
-              f"{', '.join(t.purposes) or '(any)'}")
+        print(f"{t.id:<13} {escape(t.name):<20} {t.state:<8} {t.expires or '-':<26} "
+              f"{t.rate:>5}  {escape(', '.join(t.purposes)) or '(any)'}")
     return 0
 
 
@@ -310,9 +311,10 @@ def cmd_requests(args: argparse.Namespace) -> int:
     """Purpose requests waiting for an approver (all of them with --all)."""
     found = _approvals(args.mesh).of(status=None if args.all else "pending")
     for r in found:
-        print(f"{r.id}  {r.created[:19]}  {r.status:<8} {r.analyst:<20} {r.purpose:<20} "
-              f"{','.join(r.products)}  reason: {r.reason}"
-              + (f"  ({r.decided_by}: {r.note})" if r.note else ""))
+        print(f"{escape(r.id)}  {r.created[:19]}  {r.status:<8} {escape(r.analyst):<20} "
+              f"{escape(r.purpose):<20} {escape(','.join(r.products))}  reason: "
+              f"{escape(r.reason, 2000)}"
+              + (f"  ({escape(r.decided_by)}: {escape(r.note, 2000)})" if r.note else ""))
     print(f"{len(found)} request(s)")
     return 0
 

@@ -54,11 +54,11 @@ class MeshMagics(Magics):
         return self.session if self.session is not None and not self.session.ended else None
 
     def open(self, path: str | None, server: str | None = None,
-             token: str | None = None) -> Mesh:
+             token: str | None = None, insecure: bool = False) -> Mesh:
         """The mesh: --server URL (token: --token or $MESH_TOKEN), --mesh PATH, else the one
         already open, else $MESH_NB_ROOT (a folder or a server URL), else the demo."""
         if server:
-            self.mesh = open_mesh(server, token=token)
+            self.mesh = open_mesh(server, token=token, allow_insecure_http=insecure)
         elif path:
             self.mesh = open_mesh(path)
         elif self.mesh is None:
@@ -88,6 +88,9 @@ class MeshMagics(Magics):
     @argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT, else the demo mesh)")
     @argument("--server", metavar="URL", help="the owner's mesh server instead of a folder")
     @argument("--token", help="the server token (better: $MESH_TOKEN, kept out of the notebook)")
+    @argument("--insecure", action="store_true",
+              help="allow plain http to a server on another machine (the token is not "
+                   "encrypted: only on a network you trust)")
     @argument("--request", metavar="REASON", help="ask the approvers for a purpose that needs "
               "approval (server only); bind again once approved")
     @argument("--engine", choices=["duckdb", "spark"],
@@ -99,7 +102,7 @@ class MeshMagics(Magics):
     def mesh_bind(self, line: str):
         """Bind this notebook to a purpose; with no arguments, show a form."""
         args = parse_argstring(self.mesh_bind, line)
-        mesh = self.open(args.mesh, args.server, args.token)
+        mesh = self.open(args.mesh, args.server, args.token, args.insecure)
         if args.request:
             return self._request(mesh, args.products, args.purpose, args.request)
         if not args.products and not args.purpose:

@@ -169,17 +169,19 @@ def find_contracts(root: Path) -> list[Path]:
                   if not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def open_mesh(path: str | os.PathLike, *, token: str | None = None) -> Mesh:
+def open_mesh(path: str | os.PathLike, *, token: str | None = None,
+              allow_insecure_http: bool = False) -> Mesh:
     """Open the data products under a folder (or the one product a folder holds).
 
     Raises :class:`ContractError` listing the problems of every malformed contract.
     An ``http(s)://`` URL opens the owner's mesh server instead (a
-    :class:`~mesh_nb.remote.RemoteMesh`), with ``token`` or ``$MESH_TOKEN``.
+    :class:`~mesh_nb.remote.RemoteMesh`), with ``token`` or ``$MESH_TOKEN``; plain http
+    only to this machine unless ``allow_insecure_http=True``.
     """
-    if isinstance(path, str) and path.startswith(("http://", "https://")):
+    if isinstance(path, str) and path[:8].lower().startswith(("http://", "https://")):
         from .remote import open_remote
 
-        return open_remote(path, token)
+        return open_remote(path, token, allow_insecure_http=allow_insecure_http)
     root = Path(path).resolve()
     if not root.is_dir():
         raise MeshError(f"mesh folder {root} does not exist — create it or run "

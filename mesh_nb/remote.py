@@ -267,12 +267,42 @@ def _request(r: dict) -> PurposeRequest:
 
 
 def is_url(path: object) -> bool:
-    """Whether ``open_mesh`` was given a server URL rather than a folder."""
-    return isinstance(path, str) and path.startswith(("http://", "https://"))
+    """Whether ``open_mesh`` was given a server URL rather than a folder (any letter case)."""
+    return isinstance(path, str) and path[:8].lower().startswith(("http://", "https://"))
 
 
-def open_remote(url: str, token: str | None = None, *, timeout: float = 120.0) -> RemoteMesh:
-    """Connect to the owner's server at ``url`` with ``token`` (default: ``$MESH_TOKEN``)."""
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def checked_url(url: str, *, allow_insecure_http: bool = False) -> str:
+    """``url`` with its scheme and host in lower case; plain http to another machine is
+    refused (the bearer token would cross the network unencrypted) unless allowed."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise MeshError(f"not a server URL: {url[:200]!r} — e.g. https://mesh.example.org")
+    if scheme == "http" and not _loopback(parts.hostname) and not allow_insecure_http:
+        raise MeshError(f"refusing to send the token over plain http to {parts.hostname}: "
+                        "anyone on the network could read it — use https://, or pass "
+                        "allow_insecure_http=True (magic: --insecure) on a network you trust")
+    return urlunsplit((scheme, parts.netloc.lower(), parts.path, parts.query, parts.fragment))
+
+
+def open_remote(url: str, token: str | None = None, *, timeout: float = 120.0,
+                allow_insecure_http: bool = False) -> RemoteMesh:
+    """Connect to the owner's server at ``url`` with ``token`` (default: ``$MESH_TOKEN``).
+    Plain http is for loopback only unless ``allow_insecure_http``."""
+    url = checked_url(url, allow_insecure_http=allow_insecure_http)
     token = token or os.environ.get(TOKEN_ENV)
     if not token:
         raise MeshError(f"no token for {url} — pass token=... or set ${TOKEN_ENV} "

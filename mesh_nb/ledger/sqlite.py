@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from ..files import private_dir, private_file
 from ..errors import LedgerError, LedgerTampered
 from .backend import (INDEXES, INTEGER_COLUMNS, NULLABLE_COLUMNS, ROW, SPEND_COLUMNS,
                       STATE_COLUMNS, Where)
@@ -200,13 +201,14 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
         except OSError as exc:
             raise LedgerError(f"cannot create the folder of {self.location} "
                               f"({exc.strerror or type(exc).__name__})") from None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():  # never reuse one across fork()
+            private_file(self.path)
             conn = sqlite3.connect(self.path, timeout=self.lock_timeout,
                                    isolation_level=None, check_same_thread=False)
             try:

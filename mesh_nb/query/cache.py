@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from ..files import private_dir, private_file
+
 
 def cache_key(purpose: str, query_hash: str, epsilon: float, delta: float, mechanism: str) -> str:
     text = json.dumps([purpose, query_hash, round(epsilon, 9), delta, mechanism])
@@ -40,7 +42,8 @@ class ReleaseCache:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)
         self._lock = threading.Lock()
         self._con = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
                                     isolation_level=None)

@@ -30,6 +30,10 @@ def create_app(mesh_dir: str | Path, **options) -> "FastAPI":
 def configure_logging(stream: TextIO | None = None, log_file: str | Path | None = None) -> None:
     """One line per request on ``mesh_nb.server`` (stderr, or ``log_file``); uvicorn's own
     loggers keep only warnings and startup."""
+    if log_file:
+        from ..files import private_file
+
+        private_file(log_file)
     handler: logging.Handler = (logging.FileHandler(log_file) if log_file
                                 else logging.StreamHandler(stream or sys.stderr))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

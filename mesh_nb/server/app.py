@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -30,12 +33,17 @@ from . import wire
 from .approvals import Approvals, PurposeRequest
 from .db import ServerDb, iso
 from .limits import MAX_BODY, Guard, RateLimited, RateLimiter
+from ..text import escape, without_paths
 from .sessions import Capacity, ServerBusy, SessionBusy, SessionRegistry
 from .tokens import AuthError, Token, TokenStore
 
 log = logging.getLogger("mesh_nb.server")
 
 T = TypeVar("T")
+
+
+class BadParameter(MeshError):
+    """A request parameter that cannot be used (HTTP 422); the message says how to fix it."""
 
 
 class ServerFault(MeshError):
@@ -54,6 +62,8 @@ class MeshServer:
     sessions: SessionRegistry
     limiter: RateLimiter = field(default_factory=RateLimiter)
     pool: ThreadPoolExecutor | None = None
+    pii_reports: dict[str, int] = field(default_factory=dict)  # session id -> reports sent
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.pool is None:
@@ -125,8 +135,12 @@ def _request_out(r: PurposeRequest) -> wire.PurposeRequestOut:
     return wire.PurposeRequestOut(**{**dataclasses.asdict(r), "products": list(r.products)})
 
 
-def _error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
-    body = wire.ErrorOut(type=kind, message=message, **extra).model_dump(exclude_none=True)
+def _error(status: int, kind: str, message: str, *, root: Path | None = None,
+           **extra: Any) -> JSONResponse:
+    """The ``{"error": ...}`` response; its texts name no path of the server's machine."""
+    texts = {k: without_paths(v, root) for k, v in (("message", message), *extra.items())
+             if isinstance(v, str)}
+    body = wire.ErrorOut(type=kind, **{**extra, **texts}).model_dump(exclude_none=True)
     return JSONResponse({"error": body}, status_code=status)
 
 
@@ -233,6 +247,11 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
     def pii(sid: str, body: wire.PiiReport,
             token: Token = Depends(who)) -> Response:
         def record(s: Session) -> None:
+            with srv.lock:
+                sent = srv.pii_reports[s.id] = srv.pii_reports.get(s.id, 0) + 1
+            if sent > wire.MAX_PII_REPORTS:
+                raise ServerBusy(f"this session sent {wire.MAX_PII_REPORTS} PII reports, the "
+                                 "most one session may — bind a new session", 60.0)
             for p in s.products:
                 p.ledger.append("pii.detected", session=s.id, analyst=s.analyst,
                                 purpose=s.purpose, details=body.model_dump())
@@ -240,12 +259,20 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
         return Response(status_code=204)
 
     @app.get(f"{v1}/products/{{name}}/entries", response_model=list[wire.EntryOut])
-    def entries(name: str, token: Token = Depends(who), kind: str | None = None,
-                purpose: str | None = None, session: str | None = None,
-                since: str | None = None) -> list[wire.EntryOut]:
+    def entries(name: str, token: Token = Depends(who),
+                kind: str | None = Query(None, max_length=64),
+                purpose: str | None = Query(None, max_length=128),
+                session: str | None = Query(None, max_length=64),
+                since: str | None = Query(None, max_length=64)) -> list[wire.EntryOut]:
         """The token's own entries in one product's ledger (never another analyst's), less
         ``query.failed``: its failure class could depend on a person's data (the analyst
         already knows the query failed, and its charge is the ``query.released`` entry)."""
+        if since is not None:
+            try:
+                datetime.fromisoformat(since)
+            except ValueError:
+                raise BadParameter("since: not an ISO date or time — e.g. 2026-11-01 or "
+                                   "2026-11-01T12:00:00+00:00") from None
         found = srv.mesh.product(name).ledger.entries(
             kind=kind, purpose=purpose, analyst=token.name, session=session, since=since)
         return [wire.EntryOut(body=e.body_json(), hash=e.hash, sig=e.sig) for e in found
@@ -274,6 +301,14 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
     return app
 
 
+def _loc_part(part: object) -> str:
+    """A part of a validation error's location: a field name or index, never a client's key
+    (a dict key is the client's text and may be a value)."""
+    text = str(part)
+    return text if isinstance(part, int) or re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", text) \
+        else "…"
+
+
 def _handlers(app: FastAPI) -> None:
     """Errors as ``{"error": {...}}`` bodies the client turns back into the same exceptions."""
 
@@ -288,6 +323,10 @@ def _handlers(app: FastAPI) -> None:
         response = _error(429, "rate", str(exc))
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
+
+    @app.exception_handler(BadParameter)
+    async def bad(request: Request, exc: BadParameter) -> JSONResponse:
+        return _error(422, "request", str(exc))
 
     @app.exception_handler(SessionBusy)
     async def busy(request: Request, exc: SessionBusy) -> JSONResponse:
@@ -304,7 +343,8 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(PolicyViolation)
     async def policy(request: Request, exc: PolicyViolation) -> JSONResponse:
         _note(request, rule=exc.rule)
-        return _error(403, "policy", str(exc), rule=exc.rule, what=exc.what, fix=exc.fix)
+        return _error(403, "policy", str(exc), rule=exc.rule, what=exc.what, fix=exc.fix,
+                      root=request.app.state.mesh_server.mesh.root)
 
     @app.exception_handler(BudgetExceeded)
     async def budget(request: Request, exc: BudgetExceeded) -> JSONResponse:
@@ -330,13 +370,13 @@ def _handlers(app: FastAPI) -> None:
     async def mesh(request: Request, exc: MeshError) -> JSONResponse:
         status = 404 if str(exc).startswith(("no open session", "no purpose request",
                                              "no data product")) else 400
-        return _error(status, "mesh", str(exc))
+        return _error(status, "mesh", str(exc), root=request.app.state.mesh_server.mesh.root)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # loc and msg only: pydantic's error also carries the input, which may hold a value
-        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
-                 for e in exc.errors()[:5]]
+        parts = [f"{'.'.join(_loc_part(p) for p in e.get('loc', ()))}: "
+                 f"{escape(e.get('msg', 'invalid'), 200)}" for e in exc.errors()[:5]]
         return _error(422, "request", "malformed request — " + "; ".join(parts))
 
     @app.exception_handler(HTTPException)

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from ..files import private_dir, private_file
+
 SERVER_DIR = ".server"
 DB_FILE = "server.sqlite"
 
@@ -49,8 +51,8 @@ class ServerDb:
 
     def __init__(self, mesh_dir: str | os.PathLike):
         folder = server_dir(mesh_dir)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.path = folder / DB_FILE
+        private_dir(folder)
+        self.path = private_file(folder / DB_FILE)
         self._lock = threading.Lock()
         self._con = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                     check_same_thread=False)

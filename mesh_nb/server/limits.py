@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable
 
 from starlette.exceptions import HTTPException
 
+from ..text import escape
 from .wire import MAX_BODY
 
 log = logging.getLogger("mesh_nb.server")
@@ -110,8 +111,8 @@ class Guard:
         finally:
             ms = (time.perf_counter() - t0) * 1000
             extra = "".join(f" {k}={note[k]}" for k in ("token", "rule", "error") if k in note)
-            log.info("%s %s %s %.1fms%s", scope.get("method"), scope.get("path"),
-                     state["status"], ms, extra)
+            log.info("%s %s %s %.1fms%s", escape(scope.get("method"), 16),
+                     escape(scope.get("path"), 300), state["status"], ms, escape(extra, 300))
 
     def _counting(self, receive: Receive) -> Receive:
         seen = 0

@@ -12,11 +12,11 @@ rule ids, names and counts, never a data value.
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 API = "/v1"
 MAX_BODY = 64 * 1024
@@ -57,8 +57,8 @@ class BindRequest(_Body):
 
 class QueryRequest(_Body):
     sql: str = Field(min_length=1, max_length=MAX_SQL)
-    epsilon: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    delta: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    epsilon: float | None = Field(default=None, gt=0, le=1e9, allow_inf_nan=False)
+    delta: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     mechanism: Literal["laplace", "gaussian"] = "laplace"
 
 
@@ -66,13 +66,22 @@ class RowsRequest(_Body):
     sql: str = Field(min_length=1, max_length=MAX_SQL)
 
 
-class PiiReport(_Body):
-    """What the notebook's PII autoscan found in a frame: names and counts only."""
+#: One printable line: no control, line-separator or bidi character (a log or terminal forger).
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+$"
+_Label = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=PRINTABLE)]
+_Entity = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+MAX_PII_REPORTS = 100
+"""PII reports one session may send (each is a ledger entry)."""
 
-    frame: str = Field(max_length=256)
-    columns: list[str] = Field(max_length=4096)
-    entity_types: dict[str, int]
-    rows: int = Field(ge=0)
+
+class PiiReport(_Body):
+    """What the notebook's PII autoscan found in a frame: names and counts only (entity type
+    names as the scanner spells them, column names as one printable line each)."""
+
+    frame: _Label
+    columns: list[_Label] = Field(max_length=512)
+    entity_types: dict[_Entity, Annotated[int, Field(ge=0, le=10**9)]] = Field(max_length=64)
+    rows: int = Field(ge=0, le=10**12)
 
 
 class PurposeRequestBody(_Body):
