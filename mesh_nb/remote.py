@@ -266,11 +266,6 @@ def _request(r: dict) -> PurposeRequest:
     return PurposeRequest(**{**r, "products": tuple(r["products"])})
 
 
-def is_url(path: object) -> bool:
-    """Whether ``open_mesh`` was given a server URL rather than a folder (any letter case)."""
-    return isinstance(path, str) and path[:8].lower().startswith(("http://", "https://"))
-
-
 def _loopback(host: str) -> bool:
     import ipaddress
 

@@ -169,7 +169,8 @@ def move_owner_dir(folder: Path, product: str) -> Path | None:
                         "ledger (mesh-nb ledger verify tells) and move the other away")
     import shutil
 
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    from ..files import private_dir
+
+    private_dir(target.parent)
     shutil.move(str(legacy), str(target))
-    os.chmod(target, 0o700)
-    return target
+    return private_dir(target)

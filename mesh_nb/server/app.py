@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 import logging
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,8 +61,6 @@ class MeshServer:
     sessions: SessionRegistry
     limiter: RateLimiter = field(default_factory=RateLimiter)
     pool: ThreadPoolExecutor | None = None
-    pii_reports: dict[str, int] = field(default_factory=dict)  # session id -> reports sent
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.pool is None:
@@ -246,16 +243,13 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
     @app.post(f"{v1}/sessions/{{sid}}/pii", status_code=204)
     def pii(sid: str, body: wire.PiiReport,
             token: Token = Depends(who)) -> Response:
-        def record(s: Session) -> None:
-            with srv.lock:
-                sent = srv.pii_reports[s.id] = srv.pii_reports.get(s.id, 0) + 1
-            if sent > wire.MAX_PII_REPORTS:
-                raise ServerBusy(f"this session sent {wire.MAX_PII_REPORTS} PII reports, the "
-                                 "most one session may — bind a new session", 60.0)
+        s = srv.sessions.count_pii_report(token, sid, wire.MAX_PII_REPORTS)
+
+        def record() -> None:
             for p in s.products:
                 p.ledger.append("pii.detected", session=s.id, analyst=s.analyst,
                                 purpose=s.purpose, details=body.model_dump())
-        run(token, sid, record)
+        _guarded(record)
         return Response(status_code=204)
 
     @app.get(f"{v1}/products/{{name}}/entries", response_model=list[wire.EntryOut])

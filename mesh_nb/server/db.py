@@ -58,7 +58,6 @@ class ServerDb:
                                     check_same_thread=False)
         self._con.execute("PRAGMA journal_mode=WAL")
         self._con.executescript(SCHEMA)
-        os.chmod(self.path, 0o600)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from ..errors import MeshError
 from .db import ServerDb, iso
@@ -99,6 +99,7 @@ class Bound:
     lock: threading.Lock = field(default_factory=threading.Lock)
     last: float = field(default_factory=time.time)
     written: float = field(default_factory=time.time)
+    pii_reports: int = 0
 
 
 class Claim:
@@ -225,6 +226,18 @@ class SessionRegistry:
             Session(self.mesh, known, purpose, analyst, session_id,
                     datetime.fromisoformat(started), bool(acknowledged)).end()
 
+    def count_pii_report(self, token: "Token", session_id: str, most: int) -> "Session":
+        """The session, with one more PII report counted; :class:`ServerBusy` past ``most``
+        (each report is a ledger entry: a session cannot flood the ledger)."""
+        b = self.bound(token, session_id)
+        b.session.check_open()
+        with self._lock:
+            if b.pii_reports >= most:
+                raise ServerBusy(f"this session sent {most} PII reports, the most one session "
+                                 "may — bind a new session", 60.0)
+            b.pii_reports += 1
+        return b.session
+
     # -- claiming work ----------------------------------------------------------------------
 
     def claim(self, token: "Token", session_id: str) -> Claim:
@@ -304,11 +317,6 @@ class SessionRegistry:
             live, self._live = list(self._live.values()), {}
         for b in live:
             b.session.close_engine()
-
-    def live(self) -> Iterator[str]:
-        """Ids of the sessions held in memory now."""
-        with self._lock:
-            return iter(list(self._live))
 
 
 def _not_found(session_id: str) -> MeshError:
