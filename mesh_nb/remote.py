@@ -35,8 +35,8 @@ TOKEN_ENV = "MESH_TOKEN"
 class RemoteError(MeshError):
     """The server refused a request for a reason other than policy or budget."""
 
-    def __init__(self, status: int, kind: str, message: str):
-        self.status, self.kind = status, kind
+    def __init__(self, status: int, kind: str, message: str, rule: str | None = None):
+        self.status, self.kind, self.rule = status, kind, rule
         super().__init__(f"mesh server ({status}): {message}")
 
 
@@ -55,7 +55,8 @@ def raise_for(response: httpx.Response) -> None:
         raise BudgetExceeded(**err["budget"])
     if err.get("type") == "failed":
         raise QueryFailed(**err["failed"])
-    raise RemoteError(response.status_code, err.get("type", "?"), err.get("message", ""))
+    raise RemoteError(response.status_code, err.get("type", "?"), err.get("message", ""),
+                      err.get("rule"))
 
 
 class Client:
@@ -112,11 +113,22 @@ class RemoteLedger:
 
     def append(self, kind: str, *, session: str | None = None, details: dict | None = None,
                **_labels: Any) -> None:
-        """Only ``pii.detected`` of a bound session: the server adds who and which purpose."""
+        """Only ``pii.detected`` of a bound session: the server adds who and which purpose.
+
+        The report is fitted to the wire's limits first (:func:`wire.pii_report`), and once
+        the session has sent as many reports as the server takes, later ones are dropped:
+        a scan's bookkeeping never fails the analyst's cell."""
         if kind != "pii.detected" or session is None:
             raise MeshError("the ledger is the owner's: a notebook adds only its PII scan "
                             "findings to a bound session")
-        self.client.call("POST", f"/sessions/{session}/pii", body=dict(details or {}))
+        d = details or {}
+        report = wire.pii_report(d.get("frame", "frame"), list(d.get("columns", [])),
+                                 dict(d.get("entity_types", {})), d.get("rows", 0))
+        try:
+            self.client.call("POST", f"/sessions/{session}/pii", body=report.model_dump())
+        except RemoteError as exc:
+            if exc.rule != wire.PII_CAP_RULE:
+                raise
 
     def verify(self, full: bool = False):
         raise MeshError("verifying the ledger is the owner's job — ask the data owner "

@@ -172,3 +172,35 @@ def test_files_are_the_owners_only_whatever_the_umask(demo_root: Path, tmp_path:
         mode = stat.S_IMODE(p.stat().st_mode)
         assert mode == (0o700 if p.is_dir() else 0o600), (p.name, oct(mode))
     assert stat.S_IMODE((tmp_path / "s.log").stat().st_mode) == 0o600
+
+
+def test_the_client_fits_a_scan_report_to_the_wire_and_stops_at_the_cap(
+        server: LiveServer) -> None:
+    """Autoscan writes through ``RemoteLedger.append``: an odd frame or column name, or an
+    entity type the scanner spelled its own way, never fails the analyst's cell, and past the
+    server's cap the reports are dropped (the owner's ledger holds exactly the cap)."""
+    import mesh_nb
+    from mesh_nb.server import wire
+
+    s = mesh_nb.open_mesh(server.url, token=server.token("judy")).bind(
+        "customers", purpose="churn-analysis")
+    odd = {"frame": "df\n2026 forged", "columns": ["e\x1b[2Jmail", "ok", "y" * 200],
+           "entity_types": {"EMAIL_ADDRESS": 1, "custom type": 2, "lower": 1}, "rows": 3}
+    for _ in range(wire.MAX_PII_REPORTS + 5):
+        s.products[0].ledger.append("pii.detected", session=s.id, details=odd)
+    found = mesh_nb.open_mesh(server.mesh_dir).ledger("customers").entries(
+        kind="pii.detected", session=s.id)
+    assert len(found) == wire.MAX_PII_REPORTS
+    assert {k: found[0].details[k] for k in odd} == {
+        "frame": "frame", "columns": ["column_0", "ok", "column_2"],
+        "entity_types": {"EMAIL_ADDRESS": 1, "OTHER": 3}, "rows": 3}
+
+
+def test_a_report_past_the_wire_limits_is_merged_not_refused() -> None:
+    from mesh_nb.server import wire
+
+    r = wire.pii_report("df", [f"c{i}" for i in range(600)],
+                        {f"T{i}": i for i in range(100)}, 10**15)
+    assert len(r.columns) == 512 and len(r.entity_types) == 64 and r.rows == 10**12
+    assert sum(r.entity_types.values()) == sum(range(100))  # nothing lost, only merged
+    assert r.entity_types["T99"] == 99 and "T0" not in r.entity_types

@@ -344,3 +344,37 @@ def test_spark_connect_runs_the_same_plan(mesh, engines, connect_url: str) -> No
                 "GROUP BY plan", epsilon=0.5)
     assert len(r.frame) == 4 and r.frame.med.between(0, 500).all()
     s.end()
+
+
+HEAVY = ("SELECT COUNT(*) AS n FROM sales.orders AS a JOIN sales.orders AS b "
+         "ON a.customer_id = b.customer_id JOIN sales.orders AS c "
+         "ON b.customer_id = c.customer_id JOIN sales.orders AS d "
+         "ON c.customer_id = d.customer_id")
+
+
+def test_a_spark_query_past_its_deadline_is_cancelled_and_charged(mesh) -> None:
+    """The watchdog runs on its own thread: the Spark jobs the query started must really stop
+    (none is left running on the context), the reservation stays, the answer is generic, and
+    the Spark session serves the next query."""
+    from mesh_nb import QueryFailed
+    from mesh_nb.errors import QUERY_FAILED
+    from mesh_nb.query.engines import Limits
+
+    s = mesh.bind("sales", purpose=CHURN, analyst="spark-slow", engine="spark",
+                  limits=Limits(seconds=3))
+    with pytest.raises(QueryFailed) as err:
+        s.query(HEAVY, epsilon=0.1)
+    assert str(err.value) == QUERY_FAILED and err.value.epsilon == pytest.approx(0.1)
+    failed = mesh.ledger("sales").entries(kind="query.failed")[-1]
+    assert failed.details["rule"] == "time-limit"
+    tracker = s.engine.spark.sparkContext.statusTracker()
+    deadline = time.monotonic() + 120  # a readiness wait, generous for a busy CI machine
+    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert tracker.getActiveJobsIds() == [], "the cancelled query's jobs are still running"
+    s.end()
+    # the same SparkSession serves the next query (its own limit: right after a cancelled
+    # shuffle a busy machine may take seconds even for a count)
+    after = mesh.bind("sales", purpose=CHURN, analyst="spark-slow", engine="spark")
+    assert len(after.query("SELECT COUNT(*) AS n FROM sales.orders", epsilon=0.1).frame) == 1
+    after.end()

@@ -19,10 +19,11 @@ contract's server runs the same SQL on a remote cluster.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 import warnings
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import pandas as pd
 import sqlglot
@@ -227,17 +228,40 @@ class _SparkPrepared:
         self.engine, self.df = engine, df
 
     def run(self) -> pd.DataFrame:
-        spark = self.engine.spark
         tag = f"mnb-{uuid.uuid4().hex[:12]}"
+        with _cancellable(self.engine.spark, tag) as cancel:
+            dog = Watchdog(self.engine.limits.seconds, cancel)
+            try:
+                with dog:
+                    return _frame(self.df)
+            except Exception:
+                raise EngineFailure("time-limit" if dog.fired else "engine-error") from None
+
+
+@contextlib.contextmanager
+def _cancellable(spark: "SparkSession", tag: str) -> Iterator[Callable[[], None]]:
+    """Tag the jobs this thread starts and yield a function that cancels them from any thread.
+
+    A local session's ``SparkSession.interruptTag`` only sees tags added on the thread that
+    calls it (the watchdog's is another), so locally the tag is a *job* tag on the
+    SparkContext, which ``cancelJobsWithTag`` finds from anywhere, with interrupt-on-cancel so
+    a running task stops at once. Spark Connect's tags live on the server and are interrupted
+    by operation tag.
+    """
+    if _is_connect(spark):
         spark.addTag(tag)
-        dog = Watchdog(self.engine.limits.seconds, lambda: spark.interruptTag(tag))
         try:
-            with dog:
-                return _frame(self.df)
-        except Exception:
-            raise EngineFailure("time-limit" if dog.fired else "engine-error") from None
+            yield lambda: spark.interruptTag(tag)
         finally:
             spark.removeTag(tag)
+        return
+    sc = spark.sparkContext
+    sc.setInterruptOnCancel(True)
+    sc.addJobTag(tag)
+    try:
+        yield lambda: sc.cancelJobsWithTag(tag)
+    finally:
+        sc.removeJobTag(tag)
 
 
 class SparkEngine(UniqueUnits):

@@ -329,8 +329,8 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServerBusy)
     async def full(request: Request, exc: ServerBusy) -> JSONResponse:
-        _note(request, rule="token-busy")
-        response = _error(429, "busy", str(exc), rule="token-busy")
+        _note(request, rule=exc.rule)
+        response = _error(429, "busy", str(exc), rule=exc.rule)
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
 

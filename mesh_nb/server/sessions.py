@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ..errors import MeshError
+from . import wire
 from .db import ServerDb, iso
 
 if TYPE_CHECKING:
@@ -52,9 +53,9 @@ class SessionBusy(MeshError):
 class ServerBusy(MeshError):
     """The token runs as many queries as it may, or the server is full (HTTP 429)."""
 
-    def __init__(self, message: str, retry_after: float = 1.0):
+    def __init__(self, message: str, retry_after: float = 1.0, rule: str = "token-busy"):
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after, self.rule = retry_after, rule
 
 
 def _env_number(name: str, default: float) -> float:
@@ -234,7 +235,7 @@ class SessionRegistry:
         with self._lock:
             if b.pii_reports >= most:
                 raise ServerBusy(f"this session sent {most} PII reports, the most one session "
-                                 "may — bind a new session", 60.0)
+                                 "may — bind a new session", 60.0, rule=wire.PII_CAP_RULE)
             b.pii_reports += 1
         return b.session
 

@@ -12,6 +12,7 @@ rule ids, names and counts, never a data value.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -69,9 +70,12 @@ class RowsRequest(_Body):
 #: One printable line: no control, line-separator or bidi character (a log or terminal forger).
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+$"
 _Label = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=PRINTABLE)]
-_Entity = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+_ENTITY = r"^[A-Z][A-Z0-9_]{0,63}$"
+_Entity = Annotated[str, StringConstraints(pattern=_ENTITY)]
 MAX_PII_REPORTS = 100
 """PII reports one session may send (each is a ledger entry)."""
+PII_CAP_RULE = "pii-report-cap"
+"""The rule of the refusal once a session has sent :data:`MAX_PII_REPORTS` reports."""
 
 
 class PiiReport(_Body):
@@ -82,6 +86,30 @@ class PiiReport(_Body):
     columns: list[_Label] = Field(max_length=512)
     entity_types: dict[_Entity, Annotated[int, Field(ge=0, le=10**9)]] = Field(max_length=64)
     rows: int = Field(ge=0, le=10**12)
+
+
+def pii_report(frame: str, columns: list[str], entity_types: dict[str, int],
+               rows: int) -> PiiReport:
+    """A scan's findings fitted to :class:`PiiReport`, so an odd frame or column name never
+    makes the report fail: a name that is not one printable line of at most 128 characters
+    becomes ``frame`` or ``column_<i>``, an entity type the scanner spelled otherwise counts as
+    ``OTHER``, and past the limits the smallest types are merged into ``OTHER``."""
+    def label(text: object, fallback: str) -> str:
+        text = str(text)
+        return text if len(text) <= 128 and re.fullmatch(PRINTABLE, text) else fallback
+
+    counts: dict[str, int] = {}
+    for entity, n in entity_types.items():
+        key = entity if isinstance(entity, str) and re.fullmatch(_ENTITY, entity) else "OTHER"
+        counts[key] = counts.get(key, 0) + max(0, int(n))
+    if len(counts) > 64:
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        counts = dict(ranked[:63])
+        counts["OTHER"] = counts.get("OTHER", 0) + sum(n for _, n in ranked[63:])
+    return PiiReport(frame=label(frame, "frame"),
+                     columns=[label(c, f"column_{i}") for i, c in enumerate(columns[:512])],
+                     entity_types={k: min(n, 10**9) for k, n in counts.items()},
+                     rows=min(max(0, int(rows)), 10**12))
 
 
 class PurposeRequestBody(_Body):
