@@ -95,7 +95,8 @@ def test_pii_reports_are_structured_and_capped(server: LiveServer, capsys) -> No
 
 
 @pytest.mark.parametrize("path", ["/products/customers/entries?since=not-a-date",
-                                  "/products/customers/entries?kind=" + "k" * 500])
+                                  "/products/customers/entries?kind=" + "k" * 500,
+                                  "/products/customers/entries?analyst=bob"])
 def test_bad_parameters_are_422(server: LiveServer, path: str) -> None:
     with _client(server, "oscar") as c:
         r = c.get(path)
@@ -116,6 +117,14 @@ def test_extremes_and_nesting_are_never_500(server: LiveServer) -> None:
                    headers={"content-type": "application/json"})
         assert r.status_code in (400, 413, 422), r.text
         assert c.get("/whoami").status_code == 200  # and the server is fine
+
+
+@pytest.mark.parametrize("size", [17 * 1024, 100 * 1024])
+def test_headers_past_16_kib_are_431(server: LiveServer, size: int) -> None:
+    with _client(server, "heidi") as c:
+        r = c.get("/whoami", headers={"X-Filler": "a" * size})
+        assert r.status_code == 431 and r.json()["error"]["type"] == "request", r.text
+        assert c.get("/whoami", headers={"X-Filler": "a" * 8000}).status_code == 200
 
 
 def test_errors_name_no_server_path(server: LiveServer) -> None:

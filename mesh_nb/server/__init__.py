@@ -53,12 +53,16 @@ def serve(mesh_dir: str | Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
 
         raise MeshError("the mesh server needs its extra: pip install 'mesh_nb[server]'") \
             from None
+    from . import wire
+
     configure_logging(log_file=log_file)
     app = create_app(mesh_dir, **options)
     # uvicorn's access log would print paths with query strings: ours replaces it.
-    # h11_max_incomplete_event_size bounds request line and headers.
+    # h11's max_incomplete_event_size bounds a request line and headers still arriving; the
+    # Guard refuses complete ones past wire.MAX_HEADERS (431).
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None,
-                            log_level="warning", h11_max_incomplete_event_size=16 * 1024,
+                            log_level="warning", http="h11",
+                            h11_max_incomplete_event_size=wire.MAX_HEADERS,
                             server_header=False, timeout_keep_alive=30)
     logging.getLogger("mesh_nb.server").info("serving %s on http://%s:%d",
                                              Path(mesh_dir).resolve(), host, port)

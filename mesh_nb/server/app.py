@@ -15,9 +15,8 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Annotated, Any, Callable, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,10 +38,6 @@ from .tokens import AuthError, Token, TokenStore
 log = logging.getLogger("mesh_nb.server")
 
 T = TypeVar("T")
-
-
-class BadParameter(MeshError):
-    """A request parameter that cannot be used (HTTP 422); the message says how to fix it."""
 
 
 class ServerFault(MeshError):
@@ -253,22 +248,14 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
         return Response(status_code=204)
 
     @app.get(f"{v1}/products/{{name}}/entries", response_model=list[wire.EntryOut])
-    def entries(name: str, token: Token = Depends(who),
-                kind: str | None = Query(None, max_length=64),
-                purpose: str | None = Query(None, max_length=128),
-                session: str | None = Query(None, max_length=64),
-                since: str | None = Query(None, max_length=64)) -> list[wire.EntryOut]:
+    def entries(name: str, q: Annotated[wire.EntriesQuery, Query()],
+                token: Token = Depends(who)) -> list[wire.EntryOut]:
         """The token's own entries in one product's ledger (never another analyst's), less
         ``query.failed``: its failure class could depend on a person's data (the analyst
         already knows the query failed, and its charge is the ``query.released`` entry)."""
-        if since is not None:
-            try:
-                datetime.fromisoformat(since)
-            except ValueError:
-                raise BadParameter("since: not an ISO date or time — e.g. 2026-11-01 or "
-                                   "2026-11-01T12:00:00+00:00") from None
         found = srv.mesh.product(name).ledger.entries(
-            kind=kind, purpose=purpose, analyst=token.name, session=session, since=since)
+            kind=q.kind, purpose=q.purpose, analyst=token.name, session=q.session,
+            since=q.since)
         return [wire.EntryOut(body=e.body_json(), hash=e.hash, sig=e.sig) for e in found
                 if e.kind not in ANALYST_HIDDEN]
 
@@ -317,10 +304,6 @@ def _handlers(app: FastAPI) -> None:
         response = _error(429, "rate", str(exc))
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
-
-    @app.exception_handler(BadParameter)
-    async def bad(request: Request, exc: BadParameter) -> JSONResponse:
-        return _error(422, "request", str(exc))
 
     @app.exception_handler(SessionBusy)
     async def busy(request: Request, exc: SessionBusy) -> JSONResponse:

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 from starlette.exceptions import HTTPException
 
 from ..text import escape
-from .wire import MAX_BODY
+from .wire import MAX_BODY, MAX_HEADERS
 
 log = logging.getLogger("mesh_nb.server")
 
@@ -92,7 +92,14 @@ class Guard:
             await send(message)
 
         try:
-            length = dict(scope.get("headers") or ()).get(b"content-length")
+            headers = scope.get("headers") or ()
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") \
+                + sum(len(k) + len(v) + 4 for k, v in headers)
+            if size > MAX_HEADERS:
+                await self._refuse(sending, 431, "too-large", f"request headers over "
+                                   f"{MAX_HEADERS} bytes — send fewer or shorter headers")
+                return
+            length = dict(headers).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 await self._refuse(sending, 413, "too-large", f"request body over "
                                    f"{self.max_body} bytes — send a shorter query")

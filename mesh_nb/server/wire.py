@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 API = "/v1"
 MAX_BODY = 64 * 1024
 """Largest request body the server takes (bytes)."""
+MAX_HEADERS = 16 * 1024
+"""Largest request line plus headers the server takes (bytes); past it, 431."""
 MAX_SQL = 20_000
 """Longest query text the server takes (characters)."""
 NAME = r"^[A-Za-z0-9_.@+-]{1,128}$"
@@ -110,6 +113,27 @@ def pii_report(frame: str, columns: list[str], entity_types: dict[str, int],
                      columns=[label(c, f"column_{i}") for i, c in enumerate(columns[:512])],
                      entity_types={k: min(n, 10**9) for k, n in counts.items()},
                      rows=min(max(0, int(rows)), 10**12))
+
+
+class EntriesQuery(_Body):
+    """The filters of ``GET /products/{name}/entries``; any other parameter is refused (422)."""
+
+    kind: str | None = Field(default=None, max_length=64)
+    purpose: str | None = Field(default=None, max_length=128)
+    session: str | None = Field(default=None, max_length=64)
+    since: str | None = Field(default=None, max_length=64,
+                              description="an ISO date or time, e.g. 2026-11-01")
+
+    @field_validator("since")
+    @classmethod
+    def _iso(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError("not an ISO date or time — e.g. 2026-11-01 or "
+                                 "2026-11-01T12:00:00+00:00") from None
+        return value
 
 
 class PurposeRequestBody(_Body):
