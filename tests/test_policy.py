@@ -61,6 +61,21 @@ def test_parse_rejects(sql: str, rule: str) -> None:
     assert "secret-value" not in str(info.value)
 
 
+@pytest.mark.parametrize("sql, where", [
+    ("\x00", "U+0000) at line 1, column 1"),
+    ("SELECT COUNT(*) AS n\nFROM customers.accounts WHERE region = 'secret-value\x1b'",
+     "U+001B) at line 2, column 53"),
+    ("SELECT 'secret-value\ud800'", "lone surrogate (U+D800) at line 1, column 21"),
+])
+def test_control_characters_are_refused_with_where_they_are(sql: str, where: str) -> None:
+    """A NUL once went through sqlglot into the redacted text, where the ledger refused it."""
+    with pytest.raises(PolicyViolation) as info:
+        parse(sql)
+    assert info.value.rule == "parse" and where in str(info.value)
+    assert "secret-value" not in str(info.value)
+    assert redact(sql) == "<unreadable query>" and len(query_hash(sql)) == 64
+
+
 def test_unparsable_statement_keyword_becomes_a_command() -> None:
     tree = parse("EXPORT DATABASE '/tmp/dump'")
     assert isinstance(tree, exp.Command) and tree.this == "EXPORT"

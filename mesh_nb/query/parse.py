@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -48,6 +49,9 @@ STATEMENT_KEYWORDS = frozenset({
 
 _FIX = "send one DuckDB SELECT statement over the contract tables"
 UNREADABLE = "<unreadable query>"  # what redact() gives for text it cannot even tokenize
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+"""What no SQL text holds: C0 control characters other than tab and line breaks, DEL, and
+lone surrogates (no store keeps them alike, and sqlglot passes them into names)."""
 LITERAL_TOKENS = frozenset(getattr(TokenType, name) for name in (
     "STRING", "NUMBER", "NATIONAL_STRING", "RAW_STRING", "HEREDOC_STRING", "BIT_STRING",
     "HEX_STRING", "BYTE_STRING", "UNICODE_STRING") if hasattr(TokenType, name))
@@ -91,8 +95,23 @@ def _depth(tokens: list[Token]) -> None:
         raise too_deep()
 
 
+def _plain_text(sql: str) -> None:
+    """Refuse a control character or lone surrogate, saying where (never what is around it)."""
+    bad = _NOT_TEXT.search(sql)
+    if bad is None:
+        return
+    line = sql.count("\n", 0, bad.start()) + 1
+    col = bad.start() - (sql.rfind("\n", 0, bad.start()) + 1) + 1
+    code = ord(bad.group())
+    what = "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "a control character"
+    raise PolicyViolation("parse", f"the query holds {what} (U+{code:04X}) at line {line}, "
+                          f"column {col}",
+                          "remove it: SQL is printable text, tabs and line breaks")
+
+
 def parse(sql: str) -> exp.Expression:
     """Exactly one statement, parsed in the DuckDB dialect with normalized identifiers."""
+    _plain_text(sql)
     dialect = Dialect.get_or_raise(DIALECT)
     try:
         tokens = dialect.tokenize(sql)
@@ -178,6 +197,8 @@ def redact(sql: str) -> str:
     try:
         return sql_text(redact_tree(parse(sql)))
     except PolicyViolation:
+        if _NOT_TEXT.search(sql):
+            return UNREADABLE
         return _token_text(sql, redacted=True) or UNREADABLE
 
 
@@ -192,7 +213,7 @@ def query_hash(sql: str) -> str:
         return tree_hash(parse(sql))
     except PolicyViolation:
         text = _token_text(sql, redacted=False) or sql.strip()
-        return hashlib.sha256(text.encode()).hexdigest()
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _token_text(sql: str, *, redacted: bool) -> str | None:
