@@ -81,6 +81,14 @@ _FIXES = {
 }
 
 
+def policy_path(src: YamlSource) -> FieldPath | None:
+    """Field path of the ``meshNbPrivacy`` value in a contract's YAML."""
+    for i, item in enumerate((src.data or {}).get("customProperties") or []):
+        if isinstance(item, dict) and item.get("property") == POLICY_PROPERTY:
+            return ("customProperties", i, "value")
+    return None
+
+
 def period_days(period: str | None) -> int | None:
     """``P30D`` -> 30; months count 30 days and years 365."""
     if not period:

@@ -51,6 +51,22 @@ def dotted(path: FieldPath) -> str:
     return out or "(document)"
 
 
+def column_path(src: YamlSource, table: str, column: str) -> FieldPath | None:
+    """Field path of a column (``schema[t].properties[c]``) in a contract's YAML."""
+    for ti, t in enumerate((src.data or {}).get("schema") or []):
+        if isinstance(t, dict) and t.get("name") == table:
+            for ci, c in enumerate(t.get("properties") or []):
+                if isinstance(c, dict) and c.get("name") == column:
+                    return ("schema", ti, "properties", ci)
+    return None
+
+
+def contract_source(path: Path) -> YamlSource | None:
+    """The contract's YAML with line numbers (None if it cannot be read any more)."""
+    src, _ = read_yaml(Path(path))
+    return src
+
+
 def read_yaml(path: Path, display: str | None = None) -> tuple[YamlSource | None, list[Problem]]:
     """Parse ``path``; returns the source (None when it cannot be parsed) and any problems."""
     name = display or str(path)

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..contract.model import Column, Contract, Table
-from ..contract.yamlsource import FieldPath, YamlSource
-from ..review._common import column_path, policy_path
+from ..contract.privacy import policy_path
+from ..contract.yamlsource import FieldPath, YamlSource, column_path
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,8 +8,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from ..contract.privacy import POLICY_PROPERTY
-from ..contract.yamlsource import FieldPath, YamlSource, read_yaml
 from ..errors import MeshError
 
 if TYPE_CHECKING:
@@ -72,30 +70,6 @@ def products_of(target: "Mesh | Product | str | os.PathLike",
         return [target.products[n] for n in sorted(target.products)]
     raise MeshError(f"cannot review a {type(target).__name__}: give a Mesh, a Product or a "
                     "folder")
-
-
-def policy_path(src: YamlSource) -> FieldPath | None:
-    """Field path of the ``meshNbPrivacy`` value in a contract's YAML."""
-    for i, item in enumerate((src.data or {}).get("customProperties") or []):
-        if isinstance(item, dict) and item.get("property") == POLICY_PROPERTY:
-            return ("customProperties", i, "value")
-    return None
-
-
-def column_path(src: YamlSource, table: str, column: str) -> FieldPath | None:
-    """Field path of a column (``schema[t].properties[c]``) in a contract's YAML."""
-    for ti, t in enumerate((src.data or {}).get("schema") or []):
-        if isinstance(t, dict) and t.get("name") == table:
-            for ci, c in enumerate(t.get("properties") or []):
-                if isinstance(c, dict) and c.get("name") == column:
-                    return ("schema", ti, "properties", ci)
-    return None
-
-
-def contract_source(path: Path) -> YamlSource | None:
-    """The contract's YAML with line numbers (None if it cannot be read any more)."""
-    src, _ = read_yaml(Path(path))
-    return src
 
 
 def qualified_columns(entry: "Entry", product: str) -> list[tuple[str, str]]:

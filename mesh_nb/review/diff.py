@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..contract.load import check_contract, contract_file
 from ..contract.model import Budget, Column, Contract, Purpose
-from ..contract.yamlsource import FieldPath, YamlSource
+from ..contract.privacy import policy_path
+from ..contract.yamlsource import FieldPath, YamlSource, column_path, contract_source
 from ..errors import ContractError
-from ._common import column_path, contract_source, policy_path
 
 WIDENS, NARROWS, NEUTRAL = "widens", "narrows", "neutral"
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ._common import (column_path, contract_source, entries_in, parse_since, policy_path,
-                      products_of, qualified_columns)
+from ..contract.privacy import policy_path
+from ..contract.yamlsource import column_path, contract_source
+from ._common import entries_in, parse_since, products_of, qualified_columns
 
 if TYPE_CHECKING:
     from ..mesh import Mesh, Product
