@@ -7,8 +7,8 @@
 """
 
 from .contract import Contract, check_contract, load_contract
-from .errors import (BudgetExceeded, ContractError, LedgerTampered, MeshError, PolicyViolation,
-                     Problem, QueryFailed)
+from .errors import (BudgetExceeded, ContractError, LedgerTampered, MeshError, NotFound,
+                     PolicyViolation, Problem, QueryFailed)
 from .mesh import Mesh, Product, demo_mesh, open_mesh
 from .session import BudgetStatus, Session
 
@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BudgetExceeded", "BudgetStatus", "Contract", "ContractError", "LedgerTampered", "Mesh",
-    "MeshError", "PolicyViolation", "Problem", "Product", "QueryFailed", "Session", "check_contract",
+    "MeshError", "NotFound", "PolicyViolation", "Problem", "Product", "QueryFailed", "Session", "check_contract",
     "demo_mesh", "load_contract", "open_mesh", "scan", "load_ipython_extension",
     "unload_ipython_extension",
 ]

@@ -28,6 +28,11 @@ class Problem:
         return f"{where}: {self.field}: {self.what} — {self.fix}"
 
 
+class NotFound(MeshError):
+    """What was named does not exist (a product, a session, a purpose request); the server
+    answers 404."""
+
+
 class ContractError(MeshError):
     """A contract is malformed or inconsistent; ``problems`` lists every finding."""
 

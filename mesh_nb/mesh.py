@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from .contract import CONTRACT_FILE, Contract, load_contract
-from .errors import ContractError, MeshError, PolicyViolation
+from .errors import ContractError, MeshError, NotFound, PolicyViolation
 from .ledger import Ledger
 from .ledger.config import configured_ledger, owner_dir_for
 
@@ -86,7 +86,7 @@ class Mesh:
             return self.products[name]
         except KeyError:
             known = ", ".join(sorted(self.products)) or "none"
-            raise MeshError(f"no data product `{name}` in the mesh at {self.root} "
+            raise NotFound(f"no data product `{name}` in the mesh at {self.root} "
                             f"(products: {known}) — check the name") from None
 
     def ledger(self, product: str) -> Ledger:

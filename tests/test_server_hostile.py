@@ -134,6 +134,12 @@ def test_errors_name_no_server_path(server: LiveServer) -> None:
         assert r.status_code == 404 and root not in r.text and "/tmp/" not in r.text
         r = c.post("/sessions", json={"products": ["nope"], "purpose": "churn-analysis"})
         assert r.status_code == 404 and root not in r.text, r.text
+        # what was named and is not there is a 404 (errors.NotFound), anything else a 400
+        assert c.get("/requests/r-nope").status_code == 404
+        assert c.get("/sessions/0123456789abcdef/budget").status_code == 404
+        r = c.post("/requests", json={"products": ["customers"], "purpose": "churn-analysis",
+                                      "reason": "no approval needed"})
+        assert r.status_code == 400 and "needs no approval" in r.text, r.text
 
 
 @pytest.mark.parametrize("url", ["http://mesh.example.org:8750", "HTTP://mesh.example.org",

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from ..errors import BudgetExceeded, MeshError, PolicyViolation, QueryFailed
+from ..errors import BudgetExceeded, MeshError, NotFound, PolicyViolation, QueryFailed
 from ..mesh import Mesh, open_mesh
 from ..session import BudgetStatus, Session
 from . import wire
@@ -276,7 +276,7 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
     def my_request(rid: str, token: Token = Depends(who)) -> wire.PurposeRequestOut:
         r = srv.approvals.get(rid)
         if r.analyst != token.name:
-            raise MeshError(f"no purpose request `{rid}` of yours")
+            raise NotFound(f"no purpose request `{rid}` of yours")
         return _request_out(r)
 
     return app
@@ -345,8 +345,7 @@ def _handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MeshError)
     async def mesh(request: Request, exc: MeshError) -> JSONResponse:
-        status = 404 if str(exc).startswith(("no open session", "no purpose request",
-                                             "no data product")) else 400
+        status = 404 if isinstance(exc, NotFound) else 400
         return _error(status, "mesh", str(exc), root=request.app.state.mesh_server.mesh.root)
 
     @app.exception_handler(RequestValidationError)

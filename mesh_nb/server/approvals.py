@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from ..errors import MeshError, PolicyViolation
+from ..errors import MeshError, NotFound, PolicyViolation
 from ..mesh import Mesh
 from .db import ServerDb, iso, utcnow
 
@@ -84,7 +84,7 @@ class Approvals:
     def get(self, request_id: str) -> PurposeRequest:
         rows = self.db.query("SELECT * FROM requests WHERE id = ?", (request_id,))
         if not rows:
-            raise MeshError(f"no purpose request `{request_id}` — see `mesh-nb requests`")
+            raise NotFound(f"no purpose request `{request_id}` — see `mesh-nb requests`")
         return self._row(rows[0])
 
     def of(self, analyst: str | None = None, status: str | None = None) -> list[PurposeRequest]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..errors import MeshError
+from ..errors import MeshError, NotFound
 from . import wire
 from .db import ServerDb, iso
 
@@ -320,5 +320,5 @@ class SessionRegistry:
             b.session.close_engine()
 
 
-def _not_found(session_id: str) -> MeshError:
-    return MeshError(f"no open session {session_id} for this token — bind again")
+def _not_found(session_id: str) -> NotFound:
+    return NotFound(f"no open session {session_id} for this token — bind again")
