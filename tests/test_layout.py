@@ -15,7 +15,7 @@ FACES = ("mesh_nb.cli", "mesh_nb.magics", "mesh_nb.lab", "mesh_nb.widgets", "mes
 """What a person touches: the CLI, the magics, the lab extension, widgets and notebooks."""
 CORE = ("mesh_nb.contract", "mesh_nb.ledger", "mesh_nb.query", "mesh_nb.pii",
         "mesh_nb.governance", "mesh_nb.review", "mesh_nb.mesh", "mesh_nb.session",
-        "mesh_nb.errors", "mesh_nb.files", "mesh_nb.text")
+        "mesh_nb.errors", "mesh_nb.files", "mesh_nb.text", "mesh_nb.durations")
 
 #: Core modules that still import a face inside a function (issue 16, "core knows faces").
 CORE_TO_FACE = {

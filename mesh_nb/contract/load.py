@@ -16,7 +16,8 @@ from ..errors import ContractError, Problem
 from .model import (ACCESS_MODES, CLASSIFICATIONS, Budget, Column, Contract,
                     Purpose, Table)
 from .odcs import validate_odcs
-from .privacy import (POLICY_PROPERTY, GeneralizeSpec, PrivacySpec, parse_model, period_days,
+from ..durations import period_days
+from .privacy import (POLICY_PROPERTY, GeneralizeSpec, PrivacySpec, parse_model,
                       purpose_name_ok)
 from .yamlsource import YamlSource, read_yaml
 

@@ -89,14 +89,6 @@ def policy_path(src: YamlSource) -> FieldPath | None:
     return None
 
 
-def period_days(period: str | None) -> int | None:
-    """``P30D`` -> 30; months count 30 days and years 365."""
-    if not period:
-        return None
-    n, unit = int(period[1:-1]), period[-1]
-    return n * {"D": 1, "W": 7, "M": 30, "Y": 365}[unit]
-
-
 def parse_model(model: type[BaseModel], value: object, src: YamlSource, at: FieldPath
                 ) -> tuple[BaseModel | None, list[Problem]]:
     """Validate ``value`` (found at ``at`` in ``src``) with a strict model."""

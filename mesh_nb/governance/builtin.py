@@ -23,8 +23,9 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..durations import period_days
 from ..errors import LedgerTampered
-from .context import ProductContext, duration_days
+from .context import ProductContext
 from .rules import Finding, Rule, RuleKind
 
 #: Presidio entity types that name a person directly.
@@ -44,7 +45,7 @@ class Params(BaseModel):
 
 
 def _duration(value: str | None) -> str | None:
-    if value is not None and duration_days(value) is None:
+    if value is not None and period_days(value) is None:
         raise ValueError("must be an ISO 8601 duration like P30D, P4W, P6M or P3Y")
     return value
 
@@ -266,7 +267,7 @@ def _per(days: int | None) -> str:
 def check_budget_ceiling(rule: Rule, ctx: ProductContext) -> Iterator[Finding]:
     """Budgets (as declared, and as granted in the ledger) stay under the ceilings."""
     p: CeilingParams = rule.params
-    days = duration_days(p.period) if p.period else None
+    days = period_days(p.period) if p.period else None
     total = 0.0
     for pname, purpose in sorted(ctx.contract.purposes.items()):
         b = purpose.budget
@@ -419,7 +420,7 @@ class RetentionParams(Params):
 def check_retention_limit(rule: Rule, ctx: ProductContext) -> Iterator[Finding]:
     """A retention SLA in ``slaProperties``, no longer than ``max``."""
     p: RetentionParams = rule.params
-    limit = duration_days(p.max)
+    limit = period_days(p.max)
     r = ctx.retention()
     fix = (f"add `{{property: retention, value: N, unit: y}}` to slaProperties, at most {p.max}")
     if r is None:

@@ -6,7 +6,6 @@ never touches the data or the ledger, and ``ctx.scan()`` / ``ctx.ledger()`` retu
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..contract.model import Column, Contract, Table
 from ..contract.privacy import policy_path
 from ..contract.yamlsource import FieldPath, YamlSource, column_path
+from ..durations import MONTH_DAYS, YEAR_DAYS, period_days
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,18 +25,10 @@ if TYPE_CHECKING:
 
 #: Most rows read from one table for the governance scan.
 SAMPLE_ROWS = 10_000
-_DURATION = re.compile(r"^P(\d+)([DWMY])$")
 _READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}
-_UNIT_DAYS = {"d": 1, "day": 1, "days": 1, "w": 7, "week": 7, "weeks": 7, "m": 30, "mo": 30,
-              "month": 30, "months": 30, "y": 365, "yr": 365, "year": 365, "years": 365}
-
-
-def duration_days(text: str) -> int | None:
-    """``P30D`` / ``P4W`` / ``P6M`` / ``P3Y`` -> days (months 30, years 365); None if malformed."""
-    m = _DURATION.match(str(text).strip())
-    if not m:
-        return None
-    return int(m.group(1)) * {"D": 1, "W": 7, "M": 30, "Y": 365}[m.group(2)]
+_UNIT_DAYS = {"d": 1, "day": 1, "days": 1, "w": 7, "week": 7, "weeks": 7,
+              **dict.fromkeys(("m", "mo", "month", "months"), MONTH_DAYS),
+              **dict.fromkeys(("y", "yr", "year", "years"), YEAR_DAYS)}
 
 
 @dataclass(frozen=True)
@@ -123,8 +115,8 @@ class ProductContext:
                 value, unit = item.get("value"), str(item.get("unit") or "d").strip().lower()
                 text = f"{value} {unit}".strip()
                 days = None
-                if isinstance(value, str) and duration_days(value) is not None:
-                    days = duration_days(value)
+                if period_days(value) is not None:
+                    days = period_days(value)
                 elif isinstance(value, (int, float)) and not isinstance(value, bool) \
                         and unit in _UNIT_DAYS:
                     days = int(value * _UNIT_DAYS[unit])

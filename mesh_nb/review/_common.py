@@ -3,50 +3,25 @@
 from __future__ import annotations
 
 import os
-import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from ..durations import moment
 from ..errors import MeshError
 
 if TYPE_CHECKING:
     from ..ledger import Entry
     from ..mesh import Mesh, Product
 
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([dhw])\s*$", re.IGNORECASE)
-
 
 def parse_since(since: datetime | date | str | None, *,
                 now: datetime | None = None) -> datetime | None:
-    """``since`` as an aware UTC datetime.
-
-    Accepts a datetime (naive means UTC), a date (its midnight UTC), an ISO date or time
-    (``2026-11-01``, ``2026-11-01T08:00``) or a relative span (``7d``, ``12h``, ``2w``).
-    """
+    """``since`` as an aware UTC datetime: a datetime (naive means UTC), a date, an ISO date
+    or time (``2026-11-01``, ``2026-11-01T08:00``) or a span back (``7d``, ``12h``, ``2w``)."""
     if since is None or since == "":
         return None
-    if isinstance(since, datetime):
-        moment = since
-    elif isinstance(since, date):
-        moment = datetime.combine(since, time.min)
-    elif isinstance(since, str):
-        m = _RELATIVE.match(since)
-        if m:
-            n, unit = int(m.group(1)), m.group(2).lower()
-            span = {"d": timedelta(days=n), "h": timedelta(hours=n), "w": timedelta(weeks=n)}
-            return (now or datetime.now(timezone.utc)) - span[unit]
-        try:
-            moment = datetime.fromisoformat(since.strip())
-        except ValueError:
-            raise MeshError(f"--since {since!r} is not a date — use an ISO date or time "
-                            "(2026-11-01, 2026-11-01T08:00) or a span like 7d, 12h, 2w") from None
-    else:
-        raise MeshError(f"since must be a date, a datetime or a string, not "
-                        f"{type(since).__name__}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    return moment(since, now=now, ago=True, flag="--since")
 
 
 def products_of(target: "Mesh | Product | str | os.PathLike",

@@ -12,8 +12,9 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from ..durations import moment
 from ..errors import MeshError
 from .db import ServerDb, iso, utcnow
 
@@ -61,20 +62,7 @@ def parse_expiry(text: str | None, now: datetime | None = None) -> str | None:
     """``30d``, ``12h``, ``90m`` or an ISO date/time -> ISO time (UTC); None stays None."""
     if not text:
         return None
-    now = now or utcnow()
-    m = re.fullmatch(r"(\d+)([dhm])", text.strip())
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        delta = {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}
-        return iso(now + delta[unit])
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise MeshError(f"--expires `{text}` is neither a span (30d, 12h, 90m) nor an ISO "
-                        "date or time — e.g. --expires 30d or --expires 2027-01-31") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=now.tzinfo)
-    return iso(moment)
+    return iso(moment(text, now=now or utcnow(), ago=False, flag="--expires"))
 
 
 class TokenStore:
