@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BudgetExceeded", "BudgetStatus", "Contract", "ContractError", "LedgerTampered", "Mesh",
-    "MeshError", "NotFound", "PolicyViolation", "Problem", "Product", "QueryFailed", "Session", "check_contract",
-    "demo_mesh", "load_contract", "open_mesh", "scan", "load_ipython_extension",
+    "MeshError", "NotFound", "PolicyViolation", "Problem", "Product", "QueryFailed", "Session",
+    "check_contract", "demo_mesh", "load_contract", "open_mesh", "scan", "load_ipython_extension",
     "unload_ipython_extension",
 ]
 

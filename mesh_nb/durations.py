@@ -18,13 +18,13 @@ _SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 def period_days(text: object) -> int | None:
     """An ISO 8601 period in whole days (``P30D`` → 30, ``P4W`` → 28, ``P6M`` → 180,
     ``P1Y`` → 365); None for anything else, a time part (``PT12H``) or a fraction."""
-    if not isinstance(text, str) or not text.strip().upper().startswith("P"):
+    if not isinstance(text, str) or not text.strip().startswith("P"):
         return None
     from isoduration import parse_duration
     from isoduration.parser.exceptions import DurationParsingException
 
     try:
-        d = parse_duration(text.strip().upper())
+        d = parse_duration(text.strip())
     except (DurationParsingException, ValueError, ArithmeticError):
         return None
     t, dd = d.time, d.date

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -85,3 +86,13 @@ def copy_demo(demo_root: Path, target: Path) -> Path:
     shutil.copytree(demo_root, target,
                     ignore=shutil.ignore_patterns(".mesh_nb", ".owner", ".server"))
     return target
+
+
+def demo_server(demo_root: Path, base: Path) -> Iterator[LiveServer]:
+    """A server on a fresh copy of the demo mesh under ``base``, stopped when the generator
+    ends (``yield from demo_server(...)`` in a fixture)."""
+    server = LiveServer.start(copy_demo(demo_root, base / "mesh"), base / "server.log")
+    try:
+        yield server
+    finally:
+        server.stop()

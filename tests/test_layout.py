@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mesh_nb"
@@ -41,6 +42,7 @@ def _module(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@cache
 def _modules() -> dict[str, Path]:
     return {_module(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
@@ -73,7 +75,8 @@ def _type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def imports() -> list[Import]:
+@cache
+def imports() -> tuple[Import, ...]:
     modules = _modules()
     out: list[Import] = []
     for source, path in modules.items():
@@ -88,7 +91,7 @@ def imports() -> list[Import]:
                                       id(node) in top))
             elif isinstance(node, ast.Import):
                 out.extend(Import(source, a.name, None, id(node) in top) for a in node.names)
-    return [i for i in out if i.target.split(".")[0] == "mesh_nb"]
+    return tuple(i for i in out if i.target.split(".")[0] == "mesh_nb")
 
 
 def _within(module: str, prefixes: tuple[str, ...]) -> bool:

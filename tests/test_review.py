@@ -256,9 +256,10 @@ def test_one_duration_parser_serves_contracts_rules_and_the_command_line() -> No
     from mesh_nb.durations import period_days
     from mesh_nb.server.tokens import parse_expiry
 
-    assert [period_days(p) for p in ("P30D", "p4w", "P6M", "P1Y", "P1Y6M")] == \
+    assert [period_days(p) for p in ("P30D", "P4W", "P6M", "P1Y", "P1Y6M")] == \
         [30, 28, 180, 365, 545]
-    assert [period_days(p) for p in ("PT12H", "P1.5D", "30d", "", None, "P")] == [None] * 6
+    assert [period_days(p) for p in ("PT12H", "P1.5D", "30d", "p4w", "", None, "P")] == \
+        [None] * 7
     now = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
     assert parse_since("2w", now=now) == now - timedelta(weeks=2)
     assert parse_expiry("90m", now) == "2026-11-20T13:30:00+00:00"

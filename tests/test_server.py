@@ -16,7 +16,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from live_server import LiveServer, copy_demo
+from live_server import LiveServer, copy_demo, demo_server
 import mesh_nb
 from mesh_nb import BudgetExceeded, MeshError, PolicyViolation, open_mesh
 from mesh_nb.cli import main as cli
@@ -32,10 +32,7 @@ COUNT = "SELECT region, COUNT(*) AS n FROM customers.accounts GROUP BY region"
 
 @pytest.fixture(scope="module")
 def server(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    base = tmp_path_factory.mktemp("server")
-    srv = LiveServer.start(copy_demo(demo_root, base / "mesh"), base / "server.log")
-    yield srv
-    srv.stop()
+    yield from demo_server(demo_root, tmp_path_factory.mktemp("server"))
 
 
 def _raw(server: LiveServer, token: str | None = None) -> httpx.Client:

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from live_server import LiveServer, copy_demo
+from live_server import LiveServer, demo_server
 
 CASES = 2400
 """Fuzz cases in one run (the issue asks for at least 2,000)."""
@@ -32,10 +32,7 @@ CASES = 2400
 
 @pytest.fixture(scope="module")
 def server(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    base = tmp_path_factory.mktemp("fuzz")
-    srv = LiveServer.start(copy_demo(demo_root, base / "mesh"), base / "server.log")
-    yield srv
-    srv.stop()
+    yield from demo_server(demo_root, tmp_path_factory.mktemp("fuzz"))
 
 
 # -- what a client may send ------------------------------------------------------------------

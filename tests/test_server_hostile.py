@@ -10,7 +10,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from live_server import LiveServer, copy_demo
+from live_server import LiveServer, copy_demo, demo_server
 from mesh_nb.cli import main as cli
 from mesh_nb.text import escape, without_paths
 
@@ -19,10 +19,7 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ mesh_nb\.se
 
 @pytest.fixture(scope="module")
 def server(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    base = tmp_path_factory.mktemp("hostile")
-    srv = LiveServer.start(copy_demo(demo_root, base / "mesh"), base / "server.log")
-    yield srv
-    srv.stop()
+    yield from demo_server(demo_root, tmp_path_factory.mktemp("hostile"))
 
 
 def _client(server: LiveServer, name: str) -> httpx.Client:

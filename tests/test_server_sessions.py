@@ -17,7 +17,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from live_server import LiveServer, copy_demo
+from live_server import LiveServer, copy_demo, demo_server
 from mesh_nb import open_mesh
 
 HEAVY = ("SELECT COUNT(*) AS n FROM sales.orders AS a JOIN sales.orders AS b "
@@ -52,9 +52,7 @@ def busy_server(demo_root: Path, tmp_path: Path,
     """A server whose queries stop after 6 s (the heavy one runs for minutes without it)."""
     monkeypatch.setenv("MESH_NB_QUERY_SECONDS", "6")
     monkeypatch.setenv("MESH_NB_SERVER_WORKERS", "4")
-    srv = LiveServer.start(copy_demo(demo_root, tmp_path / "mesh"), tmp_path / "server.log")
-    yield srv
-    srv.stop()
+    yield from demo_server(demo_root, tmp_path)
 
 
 def test_one_token_cannot_stall_the_server(busy_server: LiveServer) -> None:

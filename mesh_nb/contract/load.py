@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..durations import period_days
 from ..errors import ContractError, Problem
 from .model import (ACCESS_MODES, CLASSIFICATIONS, Budget, Column, Contract,
                     Purpose, Table)
 from .odcs import validate_odcs
-from ..durations import period_days
 from .privacy import (POLICY_PROPERTY, GeneralizeSpec, PrivacySpec, parse_model,
                       purpose_name_ok)
 from .yamlsource import YamlSource, read_yaml

@@ -114,11 +114,9 @@ class ProductContext:
             if isinstance(item, dict) and str(item.get("property", "")).lower() == "retention":
                 value, unit = item.get("value"), str(item.get("unit") or "d").strip().lower()
                 text = f"{value} {unit}".strip()
-                days = None
-                if period_days(value) is not None:
-                    days = period_days(value)
-                elif isinstance(value, (int, float)) and not isinstance(value, bool) \
-                        and unit in _UNIT_DAYS:
+                days = period_days(value)
+                if days is None and isinstance(value, (int, float)) \
+                        and not isinstance(value, bool) and unit in _UNIT_DAYS:
                     days = int(value * _UNIT_DAYS[unit])
                 return Retention(days, text, ("slaProperties", i))
         return None
