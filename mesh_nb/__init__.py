@@ -10,13 +10,15 @@ from .contract import Contract, check_contract, load_contract
 from .errors import (BudgetExceeded, ContractError, LedgerTampered, MeshError, NotFound,
                      PolicyViolation, Problem, QueryFailed)
 from .mesh import Mesh, Product, demo_mesh, open_mesh
-from .session import BudgetStatus, Session
+from .session import Session
+from .values import BudgetStatus, Explanation, Release, RowRelease
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BudgetExceeded", "BudgetStatus", "Contract", "ContractError", "LedgerTampered", "Mesh",
-    "MeshError", "NotFound", "PolicyViolation", "Problem", "Product", "QueryFailed", "Session",
+    "BudgetExceeded", "BudgetStatus", "Contract", "ContractError", "Explanation",
+    "LedgerTampered", "Mesh", "MeshError", "NotFound", "PolicyViolation", "Problem", "Product",
+    "QueryFailed", "Release", "RowRelease", "Session",
     "check_contract", "demo_mesh", "load_contract", "open_mesh", "scan", "load_ipython_extension",
     "unload_ipython_extension",
 ]
@@ -44,3 +46,21 @@ def unload_ipython_extension(ipython) -> None:
     from .magics import unload
 
     unload(ipython)
+
+
+def _register_faces() -> None:
+    """Inside a running IPython (a notebook kernel), show the values a session returns as
+    HTML and the lab's MIME type (:func:`mesh_nb.display.register`) from ``import mesh_nb`` on,
+    without ``%load_ext``; elsewhere nothing is imported."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    ipython = sys.modules["IPython"].get_ipython()
+    if ipython is not None and hasattr(ipython, "display_formatter"):
+        from .display import register
+
+        register(ipython)
+
+
+_register_faces()

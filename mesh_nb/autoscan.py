@@ -93,11 +93,8 @@ class AutoScan:
             counts: dict[str, int] = {}
             for entity in labeled.values():
                 counts[entity] = counts.get(entity, 0) + 1
-            for p in session.products:
-                p.ledger.append("pii.detected", session=session.id, analyst=session.analyst,
-                                purpose=session.purpose,
-                                details={"frame": name, "columns": sorted(labeled),
-                                         "entity_types": counts, "rows": report.rows})
+            session.record("pii.detected", {"frame": name, "columns": sorted(labeled),
+                                            "entity_types": counts, "rows": report.rows})
         return found
 
     def wait(self, timeout: float | None = 60) -> None:

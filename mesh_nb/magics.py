@@ -242,8 +242,10 @@ def load(ipython) -> None:
     magics.autoscan = AutoScan(ipython, magics.bound)
     ipython.register_magics(magics)
     ipython.events.register("post_run_cell", magics.autoscan.post_run_cell)
+    from .display import register
     from .lab.comm import attach
 
+    register(ipython)
     attach(ipython, magics)  # after the autoscan hook: the lab hears of its alerts too
 
 
@@ -263,3 +265,6 @@ def unload(ipython) -> None:
             for name in names:
                 manager.magics[kind].pop(name, None)
         manager.registry.pop(type(magics).__name__, None)
+    from .display import unregister
+
+    unregister(ipython)

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
     from .query.cache import ReleaseCache
     from .query.engines import EngineKind, Limits
+    from .remote import Client, RemoteProduct
     from .session import Session
+    from .values import PurposeRequest
 
 LEDGER_DIR = ".mesh_nb"
 DEFAULT_DEMO_DIR = "mesh-demo"
@@ -75,10 +77,21 @@ def product_names(products: str | Iterable[str]) -> list[str]:
 
 @dataclass
 class Mesh:
-    """Data products by name. Build one with :func:`open_mesh` or :func:`demo_mesh`."""
+    """Data products by name. Build one with :func:`open_mesh` or :func:`demo_mesh`.
 
-    root: Path
-    products: dict[str, Product] = field(default_factory=dict)
+    A mesh opened from a folder binds local sessions (the owner's engine and ledgers in this
+    process); one opened from the owner's server URL (``root`` is the URL, ``client`` its
+    connection) binds sessions that run there. The methods are the same.
+    """
+
+    root: Path | str
+    products: "dict[str, Product | RemoteProduct]" = field(default_factory=dict)
+    client: "Client | None" = field(default=None, repr=False)
+
+    @property
+    def analyst(self) -> str | None:
+        """Who the server's token names (None for a local mesh: any analyst may bind)."""
+        return self.client.analyst if self.client is not None else None
 
     def product(self, name: str) -> Product:
         """The product called ``name``; the error lists the ones there are."""
@@ -111,10 +124,51 @@ class Mesh:
         """
         from .session import EngineOptions, Session, resolve_analyst
 
+        if self.client is not None:
+            from .remote import bind
+
+            if engine is not None or spark_remote is not None or limits is not None:
+                given = [n for n, v in (("engine", engine), ("spark_remote", spark_remote),
+                                        ("limits", limits)) if v is not None]
+                raise MeshError("the owner's server chooses the engine — bind without "
+                                f"{', '.join(given)}")
+            bound = tuple(self.product(n) for n in product_names(products))
+            return bind(self, self.client, bound, purpose, analyst, acknowledge)
         bound = self._checked_binding(products, purpose, analyst, acknowledge)
         return Session.start(self, bound, purpose, resolve_analyst(analyst),
                              acknowledged=acknowledge,
                              options=EngineOptions.checked(engine, spark_remote, limits))
+
+    def request(self, products: str | Iterable[str], purpose: str,
+                reason: str) -> "PurposeRequest":
+        """Ask the approvers on the owner's server for a purpose that needs approval; bind
+        once it is approved."""
+        from .remote import request
+
+        return request(self._server("request a purpose"), product_names(products), purpose,
+                       reason)
+
+    def requests(self) -> "list[PurposeRequest]":
+        """This analyst's purpose requests on the owner's server and their status."""
+        from .remote import requests
+
+        return requests(self._server("list purpose requests"))
+
+    def close(self) -> None:
+        """Close the connection to the owner's server (nothing to do for a local mesh)."""
+        if self.client is not None:
+            self.client.close()
+
+    def _server(self, what: str) -> "Client":
+        if self.client is None:
+            raise MeshError(f"only a mesh on the owner's server can {what} — "
+                            "open_mesh('https://...'); locally, the owner approves "
+                            "(`mesh-nb approve`)")
+        return self.client
+
+    def __repr__(self) -> str:
+        who = f" as {self.analyst}" if self.client is not None else ""
+        return f"<Mesh {self.root}{who}: {', '.join(sorted(self.products))}>"
 
     def resume(self, session_id: str, products: Iterable[str], purpose: str, analyst: str, *,
                started: "datetime", acknowledged: bool = False) -> "Session":
@@ -175,13 +229,14 @@ def open_mesh(path: str | os.PathLike, *, token: str | None = None,
 
     Raises :class:`ContractError` listing the problems of every malformed contract.
     An ``http(s)://`` URL opens the owner's mesh server instead (a
-    :class:`~mesh_nb.remote.RemoteMesh`), with ``token`` or ``$MESH_TOKEN``; plain http
+    mesh whose sessions run there), with ``token`` or ``$MESH_TOKEN``; plain http
     only to this machine unless ``allow_insecure_http=True``.
     """
     if isinstance(path, str) and path[:8].lower().startswith(("http://", "https://")):
-        from .remote import open_remote
+        from .remote import connect
 
-        return open_remote(path, token, allow_insecure_http=allow_insecure_http)
+        client, served = connect(path, token, allow_insecure_http=allow_insecure_http)
+        return Mesh(client.url, dict(served), client)
     root = Path(path).resolve()
     if not root.is_dir():
         raise MeshError(f"mesh folder {root} does not exist — create it or run "

@@ -1,10 +1,10 @@
 """The analyst's client of the owner's mesh server: the same API as a local mesh.
 
 ``open_mesh("https://mesh.example.org", token=...)`` (or ``$MESH_TOKEN``) returns a
-:class:`RemoteMesh`; its :meth:`~RemoteMesh.bind` returns a :class:`RemoteSession`. Both are
-subclasses of :class:`~mesh_nb.Mesh` and :class:`~mesh_nb.Session`, so magics, widgets and the
-lab extension work unchanged, and ``query``/``rows``/``explain``/``budget`` return the same
-``Release``/``RowRelease``/``Explanation``/``BudgetStatus`` objects, rebuilt from the wire.
+:class:`~mesh_nb.Mesh` whose products are the server's contracts and whose sessions run on an
+:class:`HttpBackend`: magics, widgets and the lab extension work unchanged, and
+``query``/``rows``/``explain``/``budget`` return the same ``Release``/``RowRelease``/
+``Explanation``/``BudgetStatus`` objects, rebuilt through their ``from_wire``.
 Refusals come back as the same exceptions (PolicyViolation with its rule, BudgetExceeded).
 
 Who the analyst is comes from the token: the server refuses any other name.
@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .contract import CONTRACT_FILE, Contract, load_contract
 from .errors import BudgetExceeded, MeshError, PolicyViolation, QueryFailed
 from .ledger.entry import Entry
-from .mesh import Mesh, product_names
 from .server import wire
-from .server.approvals import PurposeRequest
-from .session import BudgetStatus, Session
+from .session import Session
+from .values import BudgetStatus, Explanation, PurposeRequest, Release, RowRelease
+
+if TYPE_CHECKING:
+    from .mesh import Mesh
 
 TOKEN_ENV = "MESH_TOKEN"
 
@@ -64,6 +66,7 @@ class Client:
 
     def __init__(self, url: str, token: str, *, timeout: float = 120.0):
         self.url = url.rstrip("/")
+        self.analyst = ""  # the token's name, from /whoami
         self.http = httpx.Client(base_url=self.url + wire.API, timeout=timeout,
                                  headers={"Authorization": f"Bearer {token}"})
 
@@ -111,25 +114,6 @@ class RemoteLedger:
     def __len__(self) -> int:
         return len(self.entries())
 
-    def append(self, kind: str, *, session: str | None = None, details: dict | None = None,
-               **_labels: Any) -> None:
-        """Only ``pii.detected`` of a bound session: the server adds who and which purpose.
-
-        The report is fitted to the wire's limits first (:func:`wire.pii_report`), and once
-        the session has sent as many reports as the server takes, later ones are dropped:
-        a scan's bookkeeping never fails the analyst's cell."""
-        if kind != "pii.detected" or session is None:
-            raise MeshError("the ledger is the owner's: a notebook adds only its PII scan "
-                            "findings to a bound session")
-        d = details or {}
-        report = wire.pii_report(d.get("frame", "frame"), list(d.get("columns", [])),
-                                 dict(d.get("entity_types", {})), d.get("rows", 0))
-        try:
-            self.client.call("POST", f"/sessions/{session}/pii", body=report.model_dump())
-        except RemoteError as exc:
-            if exc.rule != wire.PII_CAP_RULE:
-                raise
-
     def verify(self, full: bool = False):
         raise MeshError("verifying the ledger is the owner's job — ask the data owner "
                         "(`mesh-nb ledger verify PRODUCT`)")
@@ -147,131 +131,81 @@ class RemoteProduct:
         return self.contract.name
 
 
-def _budget(b: dict) -> BudgetStatus:
-    return BudgetStatus(**b)
+@dataclass
+class HttpBackend:
+    """A session's work on the owner's server (:class:`~mesh_nb.session.Backend`): the server
+    checks, reserves, runs and draws the noise; values come back through ``from_wire``."""
 
+    client: Client
 
-@dataclass(repr=False)
-class RemoteSession(Session):
-    """A session bound on the server; the same methods as :class:`~mesh_nb.Session`."""
+    def _call(self, session: Session, what: str, body: dict | None = None,
+              method: str = "POST") -> Any:
+        return self.client.call(method, f"/sessions/{session.id}/{what}", body=body)
 
-    @property
-    def client(self) -> Client:
-        return self.mesh.client  # type: ignore[attr-defined]
+    def query(self, session: Session, sql: str, *, epsilon: float | None,
+              delta: float | None, mechanism: str) -> Release:
+        return Release.from_wire(self._call(session, "query", {
+            "sql": sql, "epsilon": epsilon, "delta": delta, "mechanism": mechanism}))
 
-    def _call(self, what: str, body: dict | None = None, method: str = "POST") -> Any:
-        self.check_open()
-        return self.client.call(method, f"/sessions/{self.id}/{what}", body=body)
+    def rows(self, session: Session, sql: str) -> RowRelease:
+        return RowRelease.from_wire(self._call(session, "rows", {"sql": sql}))
 
-    def budgets(self) -> tuple[BudgetStatus, ...]:
-        """Spent and remaining budget of every bound product (one request)."""
-        return tuple(_budget(b) for b in self._call("budget", method="GET"))
+    def explain(self, session: Session, sql: str, *, epsilon: float | None,
+                delta: float | None, mechanism: str) -> Explanation:
+        return Explanation.from_wire(self._call(session, "explain", {
+            "sql": sql, "epsilon": epsilon, "delta": delta, "mechanism": mechanism}))
 
-    def budget(self, product: str | None = None) -> BudgetStatus:
-        name = self.product(product).name
-        return next(b for b in self.budgets() if b.product == name)
+    def budgets(self, session: Session) -> tuple[BudgetStatus, ...]:
+        return tuple(BudgetStatus.from_wire(b)
+                     for b in self._call(session, "budget", method="GET"))
 
-    def query(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
-              mechanism: str = "laplace"):
-        """As :meth:`mesh_nb.Session.query`; the server draws the noise."""
-        from .query.release import Release
+    def record(self, session: Session, kind: str, details: dict[str, Any],
+               products: tuple) -> None:
+        """Only ``pii.detected``: the server adds who and which purpose, to every bound product.
 
-        r = self._call("query", {"sql": sql, "epsilon": epsilon, "delta": delta,
-                                 "mechanism": mechanism})
-        return Release(wire.frame_from_wire(r["frame"]), r["epsilon"], r["delta"],
-                       wire.frame_from_wire(r["accuracy"]), r["sql"], r["purpose"],
-                       tuple(r["products"]), tuple(r["notes"]), r["release_id"], r["cached"],
-                       r["remaining"])
-
-    def rows(self, sql: str):
-        """As :meth:`mesh_nb.Session.rows`: rows of allowed columns, as the purpose releases."""
-        from .query.rows import RowRelease
-
-        r = self._call("rows", {"sql": sql})
-        return RowRelease(wire.frame_from_wire(r["frame"]), r["purpose"], tuple(r["products"]),
-                          tuple(r["tokenized"]), tuple(r["generalized"]), r["sql"],
-                          r["release_id"])
-
-    def explain(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
-                mechanism: str = "laplace"):
-        """As :meth:`mesh_nb.Session.explain`; spends nothing."""
-        from .query.runner import Explanation
-
-        r = self._call("explain", {"sql": sql, "epsilon": epsilon, "delta": delta,
-                                   "mechanism": mechanism})
-        return Explanation(r["sql"], plan_from_wire(r["plan"]), wire.frame_from_wire(r["table"]))
-
-    @property
-    def engine(self):
-        raise MeshError("the engine runs on the owner's server — query through the session")
-
-    def end(self) -> None:
-        """End the session on the server (``session.ended``). Idempotent."""
-        if self.ended:
-            return
-        self.ended = True
+        The report is fitted to the wire's limits first (:func:`wire.pii_report`), and once
+        the session has sent as many reports as the server takes, later ones are dropped:
+        a scan's bookkeeping never fails the analyst's cell."""
+        if kind != "pii.detected":
+            raise MeshError("the ledger is the owner's: a notebook adds only its PII scan "
+                            "findings to a bound session")
+        report = wire.pii_report(details.get("frame", "frame"), list(details.get("columns", [])),
+                                 dict(details.get("entity_types", {})), details.get("rows", 0))
         try:
-            self.client.call("DELETE", f"/sessions/{self.id}")
+            self._call(session, "pii", report.model_dump())
+        except RemoteError as exc:
+            if exc.rule != wire.PII_CAP_RULE:
+                raise
+
+    def end(self, session: Session) -> None:
+        try:
+            self.client.call("DELETE", f"/sessions/{session.id}")
         except RemoteError as exc:
             if exc.status != 404:  # already gone on the server (restart, too many sessions)
                 raise
 
-    def __repr__(self) -> str:
-        return super().__repr__().replace("<Session", "<RemoteSession", 1)
+
+def bind(mesh: "Mesh", client: Client, bound: tuple, purpose: str, analyst: str | None,
+         acknowledge: bool) -> Session:
+    """Bind a session over ``bound`` products on the server. ``analyst``, if given, must be
+    the token's name."""
+    s = client.call("POST", "/sessions", {
+        "products": [p.name for p in bound], "purpose": purpose,
+        "acknowledge": acknowledge, "analyst": analyst})
+    return Session(mesh, bound, s["purpose"], s["analyst"], s["id"],
+                   datetime.fromisoformat(s["started"]), s["acknowledged"],
+                   backend=HttpBackend(client))
 
 
-def plan_from_wire(d: dict):
-    """A :class:`~mesh_nb.query.plan.Plan` from its ``dataclasses.asdict`` form."""
-    from .query.plan import Measurement, Output, Plan
-
-    def tup(v: Any) -> Any:
-        return tuple(tup(x) for x in v) if isinstance(v, list) else v
-
-    return Plan(**{**{k: tup(v) for k, v in d.items()},
-                   "measurements": tuple(Measurement(**m) for m in d["measurements"]),
-                   "outputs": tuple(Output(**{k: tup(v) for k, v in o.items()})
-                                    for o in d["outputs"])})
+def request(client: Client, products: list[str], purpose: str, reason: str) -> PurposeRequest:
+    """Ask the approvers for a purpose that needs approval."""
+    return _request(client.call("POST", "/requests", {"products": products,
+                                                      "purpose": purpose, "reason": reason}))
 
 
-@dataclass(repr=False)
-class RemoteMesh(Mesh):
-    """The products an owner's server publishes; bind as with a local :class:`~mesh_nb.Mesh`."""
-
-    client: Client | None = field(default=None, repr=False)
-    analyst: str = ""
-
-    def bind(self, products: str | Iterable[str], purpose: str, analyst: str | None = None,
-             *, acknowledge: bool = False, **options: Any) -> RemoteSession:
-        """Bind a session on the server. ``analyst``, if given, must be the token's name."""
-        if any(v is not None for v in options.values()):
-            raise MeshError("the owner's server chooses the engine — bind without "
-                            f"{', '.join(options)}")
-        names = product_names(products)
-        bound = tuple(self.product(n) for n in names)
-        s = self.client.call("POST", "/sessions", {
-            "products": [p.name for p in bound], "purpose": purpose,
-            "acknowledge": acknowledge, "analyst": analyst})
-        return RemoteSession(self, bound, s["purpose"], s["analyst"], s["id"],
-                             datetime.fromisoformat(s["started"]), s["acknowledged"])
-
-    def request(self, products: str | Iterable[str], purpose: str, reason: str
-                ) -> PurposeRequest:
-        """Ask the approvers for a purpose that needs approval; bind once it is approved."""
-        names = product_names(products)
-        r = self.client.call("POST", "/requests", {"products": names, "purpose": purpose,
-                                                   "reason": reason})
-        return _request(r)
-
-    def requests(self) -> list[PurposeRequest]:
-        """This analyst's purpose requests and their status."""
-        return [_request(r) for r in self.client.call("GET", "/requests")]
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __repr__(self) -> str:
-        return (f"<RemoteMesh {self.root} as {self.analyst}: "
-                f"{', '.join(sorted(self.products))}>")
+def requests(client: Client) -> list[PurposeRequest]:
+    """This analyst's purpose requests and their status."""
+    return [_request(r) for r in client.call("GET", "/requests")]
 
 
 def _request(r: dict) -> PurposeRequest:
@@ -305,18 +239,18 @@ def checked_url(url: str, *, allow_insecure_http: bool = False) -> str:
     return urlunsplit((scheme, parts.netloc.lower(), parts.path, parts.query, parts.fragment))
 
 
-def open_remote(url: str, token: str | None = None, *, timeout: float = 120.0,
-                allow_insecure_http: bool = False) -> RemoteMesh:
-    """Connect to the owner's server at ``url`` with ``token`` (default: ``$MESH_TOKEN``).
-    Plain http is for loopback only unless ``allow_insecure_http``."""
+def connect(url: str, token: str | None = None, *, timeout: float = 120.0,
+            allow_insecure_http: bool = False) -> tuple[Client, dict[str, RemoteProduct]]:
+    """A client of the owner's server at ``url`` with ``token`` (default: ``$MESH_TOKEN``), and
+    the products it publishes. Plain http is for loopback only unless ``allow_insecure_http``."""
     url = checked_url(url, allow_insecure_http=allow_insecure_http)
     token = token or os.environ.get(TOKEN_ENV)
     if not token:
         raise MeshError(f"no token for {url} — pass token=... or set ${TOKEN_ENV} "
                         "(the data owner issues one: mesh-nb token add NAME)")
     client = Client(url, token, timeout=timeout)
-    who = client.call("GET", "/whoami")
+    client.analyst = client.call("GET", "/whoami")["analyst"]
     products = {c["name"]: RemoteProduct(_contract(c["name"], c["yaml"]),
                                          RemoteLedger(client, c["name"]))
                 for c in client.call("GET", "/products")}
-    return RemoteMesh(client.url, products, client=client, analyst=who["analyst"])  # type: ignore[arg-type]
+    return client, products

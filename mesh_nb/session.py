@@ -1,4 +1,9 @@
-"""A session: one analyst, one declared purpose, one or more products, until it ends."""
+"""A session: one analyst, one declared purpose, one or more products, until it ends.
+
+A :class:`Session` is the same object wherever its work runs; a :class:`Backend` does the
+work: :class:`LocalBackend` in this process (the runner, over the owner's engine and ledgers),
+:class:`mesh_nb.remote.HttpBackend` on the owner's server (``open_mesh(url)``).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,10 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from .errors import MeshError
+from .values import BudgetStatus, Explanation, Release, RowRelease
 
 if TYPE_CHECKING:
     from .mesh import Mesh, Product
@@ -25,38 +31,6 @@ def resolve_analyst(explicit: str | None = None) -> str:
         return getpass.getuser()
     except Exception:  # no login name (some containers)
         return f"uid-{os.getuid()}"
-
-
-@dataclass(frozen=True)
-class BudgetStatus:
-    """Spent and remaining budget of one product for this analyst (or purpose)."""
-
-    product: str
-    purpose: str
-    analyst: str
-    scope: str | None
-    epsilon_total: float | None
-    epsilon_spent: float
-    delta_total: float | None
-    delta_spent: float
-
-    @property
-    def epsilon_remaining(self) -> float | None:
-        if self.epsilon_total is None:
-            return None
-        return max(0.0, round(self.epsilon_total - self.epsilon_spent, 6))
-
-    @property
-    def delta_remaining(self) -> float | None:
-        if self.delta_total is None:
-            return None
-        return max(0.0, self.delta_total - self.delta_spent)
-
-    def __str__(self) -> str:
-        if self.epsilon_total is None:
-            return f"{self.product} · {self.purpose} · no privacy budget (row access)"
-        return (f"{self.product} · {self.purpose} · ε {self.epsilon_remaining:g} of "
-                f"{self.epsilon_total:g} left ({self.scope})")
 
 
 @dataclass(frozen=True)
@@ -100,6 +74,94 @@ class EngineOptions:
         return kind or ("spark" if remote else None), remote
 
 
+class Backend(Protocol):
+    """Where a bound session's work runs. Every method gets the session; none is called on an
+    ended session (:meth:`Session.check_open` guards them)."""
+
+    def query(self, session: "Session", sql: str, *, epsilon: float | None,
+              delta: float | None, mechanism: str) -> Release: ...
+
+    def rows(self, session: "Session", sql: str) -> RowRelease: ...
+
+    def explain(self, session: "Session", sql: str, *, epsilon: float | None,
+                delta: float | None, mechanism: str) -> Explanation: ...
+
+    def budgets(self, session: "Session") -> tuple[BudgetStatus, ...]: ...
+
+    def record(self, session: "Session", kind: str, details: dict[str, Any],
+               products: "tuple[Product, ...]") -> None: ...
+
+    def end(self, session: "Session") -> None: ...
+
+
+@dataclass
+class LocalBackend:
+    """The session's work in this process: the runner, over an engine opened on first use
+    (the sandboxed DuckDB by default, Spark when the options or the contracts choose it) and
+    the products' own ledgers."""
+
+    options: EngineOptions = field(default_factory=EngineOptions)
+    engine: "QueryEngine | None" = field(default=None, repr=False)
+
+    def query(self, session: "Session", sql: str, *, epsilon: float | None,
+              delta: float | None, mechanism: str) -> Release:
+        from .query.runner import run
+
+        return run(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+
+    def rows(self, session: "Session", sql: str) -> RowRelease:
+        from .query.rows import run_rows
+
+        return run_rows(session, sql)
+
+    def explain(self, session: "Session", sql: str, *, epsilon: float | None,
+                delta: float | None, mechanism: str) -> Explanation:
+        from .query.runner import explain
+
+        return explain(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+
+    def budgets(self, session: "Session") -> tuple[BudgetStatus, ...]:
+        out = []
+        for p in session.products:
+            spec = p.contract.purposes[session.purpose]
+            if spec.budget is None:
+                out.append(BudgetStatus(p.name, session.purpose, session.analyst, None, None,
+                                        0.0, None, 0.0))
+                continue
+            eps, delta = p.ledger.spent(session.analyst, session.purpose, spec.budget)
+            out.append(BudgetStatus(p.name, session.purpose, session.analyst,
+                                    spec.budget.scope, spec.budget.epsilon, eps,
+                                    spec.budget.delta, delta))
+        return tuple(out)
+
+    def record(self, session: "Session", kind: str, details: dict[str, Any],
+               products: "tuple[Product, ...]") -> None:
+        for p in products:
+            p.ledger.append(kind, session=session.id, analyst=session.analyst,
+                            purpose=session.purpose, details=details)
+
+    def open_engine(self, products: "tuple[Product, ...]") -> "QueryEngine":
+        """The engine over ``products``' tables, opened on first use."""
+        if self.engine is None:
+            from .query.engines import open_engine
+
+            kind, remote = self.options.resolve(products)
+            self.engine = open_engine(((p.name, t.name, t, p.contract.privacy_unit)
+                                       for p in products for t in p.contract.tables),
+                                      kind=kind, remote=remote, limits=self.options.limits)
+        return self.engine
+
+    def close_engine(self) -> None:
+        """Free the engine (reopened on next use)."""
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+    def end(self, session: "Session") -> None:
+        self.close_engine()
+        self.record(session, "session.ended", {}, session.products)
+
+
 @dataclass
 class Session:
     """A bound session. Start one with :meth:`mesh_nb.Mesh.bind`."""
@@ -112,22 +174,18 @@ class Session:
     started: datetime
     acknowledged: bool = False
     ended: bool = field(default=False)
-    _engine: object = field(default=None, repr=False)
-    options: EngineOptions = field(default_factory=EngineOptions)
+    backend: Backend = field(default_factory=LocalBackend, repr=False)
 
     @classmethod
     def start(cls, mesh: "Mesh", products: tuple["Product", ...], purpose: str, analyst: str,
               *, acknowledged: bool = False, options: EngineOptions | None = None
               ) -> "Session":
-        """Create the session and record ``session.bound`` in each product's ledger."""
+        """Create a local session and record ``session.bound`` in each product's ledger."""
         s = cls(mesh, products, purpose, analyst, uuid.uuid4().hex[:16],
                 datetime.now(timezone.utc), acknowledged,
-                options=options or EngineOptions())
-        names = [p.name for p in products]
-        for p in products:
-            p.ledger.append("session.bound", session=s.id, analyst=analyst, purpose=purpose,
-                            details={"products": names, "access": s.access,
-                                     "acknowledged": acknowledged})
+                backend=LocalBackend(options or EngineOptions()))
+        s.record("session.bound", {"products": list(s.product_names), "access": s.access,
+                                   "acknowledged": acknowledged})
         return s
 
     @property
@@ -158,22 +216,35 @@ class Session:
         raise MeshError(f"product `{name}` is not bound in this session "
                         f"(bound: {', '.join(self.product_names)}) — bind it too")
 
+    def record(self, kind: str, details: dict[str, Any] | None = None,
+               products: "Iterable[Product] | None" = None) -> None:
+        """Append one entry of ``kind`` for this session (its analyst and purpose) to the
+        ledger of each of ``products`` (default: every bound product)."""
+        self.backend.record(self, kind, dict(details or {}),
+                            self.products if products is None else tuple(products))
+
+    def reserve_all(self, products: "Iterable[Product]", *, epsilon: float, delta: float,
+                    details: dict[str, Any]) -> None:
+        """Reserve ``epsilon`` and ``delta`` in every one of ``products``' ledgers, or in none
+        (:func:`mesh_nb.ledger.store.reserve_all`); BudgetExceeded names the short one."""
+        from .ledger.store import reserve_all
+
+        reserve_all([(p.ledger, p.contract.purposes[self.purpose].budget) for p in products],
+                    analyst=self.analyst, purpose=self.purpose, epsilon=epsilon, delta=delta,
+                    session=self.id, details=details)
+
     def budget(self, product: str | None = None) -> BudgetStatus:
         """Spent and remaining (epsilon, delta) of one bound product (default: the first)."""
-        p = self.product(product)
-        spec = p.contract.purposes[self.purpose]
-        if spec.budget is None:
-            return BudgetStatus(p.name, self.purpose, self.analyst, None, None, 0.0, None, 0.0)
-        eps, delta = p.ledger.spent(self.analyst, self.purpose, spec.budget)
-        return BudgetStatus(p.name, self.purpose, self.analyst, spec.budget.scope,
-                            spec.budget.epsilon, eps, spec.budget.delta, delta)
+        name = self.product(product).name
+        return next(b for b in self.budgets() if b.product == name)
 
     def budgets(self) -> tuple[BudgetStatus, ...]:
         """:meth:`budget` of every bound product."""
-        return tuple(self.budget(p.name) for p in self.products)
+        self.check_open()
+        return self.backend.budgets(self)
 
     def query(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
-              mechanism: str = "laplace"):
+              mechanism: str = "laplace") -> Release:
         """Run a differentially private aggregate query; returns a :class:`Release`.
 
         ``epsilon`` is the whole query's epsilon (default: the purpose's), ``delta`` is spent
@@ -182,39 +253,32 @@ class Session:
         reads any data, and stays spent if the engine then fails (:class:`QueryFailed`);
         repeating a query in the same purpose returns the same answer at no cost.
         """
-        from .query.runner import run
+        self.check_open()
+        return self.backend.query(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
 
-        return run(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
-
-    def rows(self, sql: str):
+    def rows(self, sql: str) -> RowRelease:
         """Rows for a ``pseudonymized-rows`` or ``raw-rows`` purpose; returns a RowRelease.
 
         In pseudonymized-rows, identifiers come back as keyed tokens (stable within the
         purpose) and quasi-identifiers generalized as the contract declares.
         """
-        from .query.rows import run_rows
-
-        return run_rows(self, sql)
+        self.check_open()
+        return self.backend.rows(self, sql)
 
     def explain(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
-                mechanism: str = "laplace"):
+                mechanism: str = "laplace") -> Explanation:
         """The checked, rewritten plan and each value's noise scale; spends nothing."""
-        from .query.runner import explain
-
-        return explain(self, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+        self.check_open()
+        return self.backend.explain(self, sql, epsilon=epsilon, delta=delta,
+                                    mechanism=mechanism)
 
     @property
     def engine(self) -> "QueryEngine":
-        """The session's engine over its products' tables (opened on first use): the
-        sandboxed DuckDB by default, Spark when the options or the contracts choose it."""
-        if self._engine is None:
-            from .query.engines import open_engine
-
-            kind, remote = self.options.resolve(self.products)
-            self._engine = open_engine(((p.name, t.name, t, p.contract.privacy_unit)
-                                        for p in self.products for t in p.contract.tables),
-                                       kind=kind, remote=remote, limits=self.options.limits)
-        return self._engine
+        """The local engine over the products' tables (opened on first use); a session on the
+        owner's server has none here (MeshError)."""
+        if not isinstance(self.backend, LocalBackend):
+            raise MeshError("the engine runs on the owner's server — query through the session")
+        return self.backend.open_engine(self.products)
 
     def check_open(self) -> None:
         """Raise if the session has ended."""
@@ -222,20 +286,16 @@ class Session:
             raise MeshError(f"session {self.id} has ended — bind a new one")
 
     def close_engine(self) -> None:
-        """Free the engine (reopened on next use); the session stays bound."""
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        """Free a local engine (reopened on next use); the session stays bound."""
+        if isinstance(self.backend, LocalBackend):
+            self.backend.close_engine()
 
     def end(self) -> None:
-        """End the session, recording ``session.ended`` in each product's ledger. Idempotent."""
+        """End the session (``session.ended`` in each product's ledger). Idempotent."""
         if self.ended:
             return
         self.ended = True
-        self.close_engine()
-        for p in self.products:
-            p.ledger.append("session.ended", session=self.id, analyst=self.analyst,
-                            purpose=self.purpose)
+        self.backend.end(self)
 
     def __enter__(self) -> "Session":
         return self
@@ -245,5 +305,6 @@ class Session:
 
     def __repr__(self) -> str:
         state = "ended" if self.ended else "bound"
+        where = "" if isinstance(self.backend, LocalBackend) else f" at {self.mesh.root}"
         return (f"<Session {self.id} {state}: {', '.join(self.product_names)} · "
-                f"{self.purpose} · {self.analyst}>")
+                f"{self.purpose} · {self.analyst}{where}>")

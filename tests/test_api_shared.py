@@ -18,9 +18,7 @@ import pytest
 
 from live_server import LiveServer, copy_demo
 from mesh_nb import BudgetExceeded, Mesh, MeshError, PolicyViolation, Session, open_mesh
-from mesh_nb.query.release import Release
-from mesh_nb.query.rows import RowRelease
-from mesh_nb.query.runner import Explanation
+from mesh_nb.values import Explanation, Release, RowRelease
 
 APPROVER = "olivia.owner@example.org"
 COUNT_BY_REGION = "SELECT region, COUNT(*) AS n FROM customers.accounts GROUP BY region"

@@ -476,6 +476,56 @@ def test_budget_exceeded_says_what_remains(ledger: Ledger) -> None:
     ledger.reserve(analyst="alice", purpose="churn", epsilon=0.25, budget=budget)
 
 
+def _second_ledger(at: Path | str, tmp_path: Path) -> Ledger:
+    """Another product's ledger in the same store kind (a file beside, or its own schema)."""
+    if isinstance(at, str) and "://" in at:
+        return Ledger(at, tmp_path / "owner2", "orders")
+    return Ledger(tmp_path / "orders.sqlite", tmp_path / "owner2", "orders")
+
+
+def test_reserve_all_charges_every_ledger_or_none(ledger_at: Path | str, tmp_path: Path) -> None:
+    from mesh_nb.ledger.store import reserve_all
+
+    a, b = open_ledger(ledger_at, tmp_path), _second_ledger(ledger_at, tmp_path)
+    roomy, tight = Budget(1.0), Budget(0.3)
+    spent = reserve_all([(a, roomy), (b, tight)], analyst="al", purpose="churn", epsilon=0.2,
+                        details={"query": "q1"})
+    assert [e.epsilon_micro for e in spent] == [200_000, 200_000]
+    with pytest.raises(BudgetExceeded) as info:
+        reserve_all([(a, roomy), (b, tight)], analyst="al", purpose="churn", epsilon=0.2,
+                    details={"query": "q2"})
+    assert info.value.product == "orders" and info.value.remaining == pytest.approx(0.1)
+    assert a.spent("al", "churn", roomy) == (0.2, 0.0), "the roomy ledger was charged anyway"
+    assert [e.kind for e in a.entries()] == ["query.released"]
+    assert [e.kind for e in b.entries()] == ["query.released", "budget.exhausted"]
+    assert a.verify(full=True).entries == 1 and b.verify(full=True).entries == 2
+    a.close(), b.close()
+
+
+def test_reserve_all_in_opposite_orders_neither_waits_nor_overspends(
+        ledger_at: Path | str, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mesh_nb.ledger.store import reserve_all
+
+    a, b = open_ledger(ledger_at, tmp_path), _second_ledger(ledger_at, tmp_path)
+    budget = Budget(1.0)
+
+    def spend(pair: list) -> bool:
+        try:
+            reserve_all(pair, analyst="al", purpose="churn", epsilon=0.1)
+            return True
+        except BudgetExceeded:
+            return False
+
+    jobs = [[(a, budget), (b, budget)], [(b, budget), (a, budget)]] * 8
+    with ThreadPoolExecutor(4) as pool:
+        granted = sum(pool.map(spend, jobs))
+    assert granted == 10
+    assert a.spent("al", "churn", budget)[0] == b.spent("al", "churn", budget)[0] == 1.0
+    a.close(), b.close()
+
+
 def test_per_analyst_and_per_purpose_scopes(ledger: Ledger) -> None:
     mine = Budget(1.0, scope="per-analyst")
     ours = Budget(1.0, scope="per-purpose")

@@ -138,7 +138,7 @@ def test_mesh_query_releases_saves_and_explains(shell, demo_dir: Path, capsys) -
     release = shell.user_ns["r"]
     assert list(release.frame.columns) == ["plan", "n", "spend"] and release.epsilon == 0.4
     assert session.budget().epsilon_remaining == pytest.approx(2.6)
-    html = release._repr_html_()
+    html = shell.display_formatter.format(release)[0]["text/html"]
     assert "churn-analysis" in html and "±" in html and "ε 0.4" in html
     with pytest.raises(UsageError, match="column-not-allowed|full_name"):
         shell.run_cell_magic("mesh_query", "", "SELECT full_name, COUNT(*) FROM "

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from live_server import LiveServer, copy_demo, demo_server
+from mesh_nb import MeshError
 from mesh_nb.cli import main as cli
 from mesh_nb.text import escape, without_paths
 
@@ -188,7 +189,7 @@ def test_files_are_the_owners_only_whatever_the_umask(demo_root: Path, tmp_path:
 
 def test_the_client_fits_a_scan_report_to_the_wire_and_stops_at_the_cap(
         server: LiveServer) -> None:
-    """Autoscan writes through ``RemoteLedger.append``: an odd frame or column name, or an
+    """Autoscan writes through ``Session.record`` (the HTTP backend): an odd frame or column name, or an
     entity type the scanner spelled its own way, never fails the analyst's cell, and past the
     server's cap the reports are dropped (the owner's ledger holds exactly the cap)."""
     import mesh_nb
@@ -199,13 +200,15 @@ def test_the_client_fits_a_scan_report_to_the_wire_and_stops_at_the_cap(
     odd = {"frame": "df\n2026 forged", "columns": ["e\x1b[2Jmail", "ok", "y" * 200],
            "entity_types": {"EMAIL_ADDRESS": 1, "custom type": 2, "lower": 1}, "rows": 3}
     for _ in range(wire.MAX_PII_REPORTS + 5):
-        s.products[0].ledger.append("pii.detected", session=s.id, details=odd)
+        s.record("pii.detected", odd)
     found = mesh_nb.open_mesh(server.mesh_dir).ledger("customers").entries(
         kind="pii.detected", session=s.id)
     assert len(found) == wire.MAX_PII_REPORTS
     assert {k: found[0].details[k] for k in odd} == {
         "frame": "frame", "columns": ["column_0", "ok", "column_2"],
         "entity_types": {"EMAIL_ADDRESS": 1, "OTHER": 3}, "rows": 3}
+    with pytest.raises(MeshError, match="only its PII scan findings"):
+        s.record("query.released", {"rows": 1})
 
 
 def test_a_report_past_the_wire_limits_is_merged_not_refused() -> None:

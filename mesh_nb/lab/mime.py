@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..values import Release
 
 RELEASE_MIME = "application/vnd.mesh-nb.release+json"
 BUNDLE_VERSION = 1
@@ -56,11 +59,13 @@ def _accuracy_by_output(accuracy, rows: int) -> dict[str, dict[str, Any]]:
     return out
 
 
-def release_data(release: Any, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
-    """The ``application/vnd.mesh-nb.release+json`` payload of a Release."""
+def release_data(release: "Release", *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
+    """The ``application/vnd.mesh-nb.release+json`` payload of a Release (its keys are the
+    ``IReleaseBundle`` interface of extension/src/mime.ts; tests/test_values.py holds them
+    equal)."""
     frame = release.frame
     columns, rows, dtypes = _json_frame(frame)
-    accuracy = _accuracy_by_output(getattr(release, "accuracy", None), len(frame))
+    accuracy = _accuracy_by_output(release.accuracy, len(frame))
     cols = []
     for name, dtype in zip(columns, dtypes):
         info = accuracy.get(name)
@@ -71,43 +76,26 @@ def release_data(release: Any, *, max_rows: int = MAX_ROWS) -> dict[str, Any]:
     rows = rows[:max_rows]
     return {
         "version": BUNDLE_VERSION,
-        "release_id": getattr(release, "release_id", "") or "",
-        "products": [str(p) for p in getattr(release, "products", ())],
-        "purpose": getattr(release, "purpose", "") or "",
-        "sql": getattr(release, "sql", "") or "",
-        "epsilon": float(getattr(release, "epsilon", 0.0) or 0.0),
-        "delta": float(getattr(release, "delta", 0.0) or 0.0),
-        "cached": bool(getattr(release, "cached", False)),
-        "remaining": {str(k): _finite(v) for k, v in
-                      (getattr(release, "remaining", None) or {}).items()},
+        "release_id": release.release_id,
+        "products": [str(p) for p in release.products],
+        "purpose": release.purpose,
+        "sql": release.sql,
+        "epsilon": float(release.epsilon),
+        "delta": float(release.delta),
+        "cached": bool(release.cached),
+        "remaining": {str(k): _finite(v) for k, v in release.remaining.items()},
         "columns": cols,
         "rows": rows,
         "half_widths": {name: info["half_widths"][:max_rows] for name, info in accuracy.items()
                         if name in columns},
-        "notes": [str(n) for n in getattr(release, "notes", ())],
+        "notes": [str(n) for n in release.notes],
         "row_count": len(frame),
         "truncated": truncated,
     }
 
 
-def _wanted(mime: str, include: Iterable[str] | None, exclude: Iterable[str] | None) -> bool:
-    return (include is None or mime in include) and not (exclude and mime in exclude)
-
-
-def release_bundle(release: Any, include: Iterable[str] | None = None,
-                   exclude: Iterable[str] | None = None) -> dict[str, Any]:
-    """The display bundle of a Release: the mesh JSON, text/html and text/plain.
-
-    Meant for ``Release._repr_mimebundle_(include, exclude)``; HTML comes from the release's
-    ``_repr_html_`` (great-tables), plain text from its ``repr``.
-    """
-    bundle: dict[str, Any] = {}
-    if _wanted(RELEASE_MIME, include, exclude):
-        bundle[RELEASE_MIME] = release_data(release)
-    if _wanted("text/html", include, exclude):
-        html = getattr(release, "_repr_html_", None)
-        if callable(html):
-            bundle["text/html"] = html()
-    if _wanted("text/plain", include, exclude):
-        bundle["text/plain"] = repr(release)
-    return bundle
+def release_bundle(release: "Release") -> dict[str, Any]:
+    """The lab's part of a Release's display bundle, for IPython's mimebundle formatter
+    (:func:`mesh_nb.display.register`); text/html and text/plain come from their own
+    formatters."""
+    return {RELEASE_MIME: release_data(release)}

@@ -61,7 +61,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -707,42 +707,10 @@ class Ledger:
         budget, in integers; what was spent is read from the running totals, authenticated
         (LedgerTampered if anything it reads was edited). If they do not fit, a
         ``budget.exhausted`` entry is committed instead and :class:`BudgetExceeded` says what
-        remains.
+        remains. :func:`reserve_all` does the same across several ledgers at once.
         """
-        check_kind(kind)  # the refusal below records another kind: check the asked one now
-        want = (to_micro(epsilon), to_pico(delta))
-        limit = (to_micro(budget.epsilon, up=False), to_pico(budget.delta, up=False))
-        clean = check_details(details)
-        labels = _labels(session, analyst, purpose)
-        if budget.scope not in SCOPES:
-            raise ValueError(f"budget scope {budget.scope!r} is not one of {', '.join(SCOPES)}")
-        keys = keys_of(purpose, analyst)
-        cp = self.checkpoint(cached=True)
-        with self.store.writing() as rows:
-            rows.prefetch(proof_ids(keys.values()), keys.values())
-            head = self._head(rows, cp)
-            ts = self._ts(rows, head)
-            tree, lasts = self._state(rows, head, keys)
-            spent = self._spent_in(rows, budget, keys, lasts, ts)
-            left = (limit[0] - spent[0], limit[1] - spent[1])
-            fits = want[0] <= left[0] and want[1] <= left[1]
-            if fits:
-                entry, nodes, spends = self._seal(
-                    rows, head, ts, tree=tree, lasts=lasts, keys=keys, kind=kind,
-                    epsilon_micro=want[0], delta_pico=want[1], details=clean, **labels)
-            else:
-                left = (max(0, left[0]), max(0, left[1]))
-                refused = {**clean, "requested_epsilon": want[0] / MICRO,
-                           "remaining_epsilon": left[0] / MICRO}
-                entry, nodes, spends = self._seal(rows, head, ts, kind="budget.exhausted",
-                                                  epsilon_micro=0, delta_pico=0,
-                                                  details=refused, **labels)
-            self._write(rows, entry, nodes, spends)
-        self._advance_checkpoint(entry.seq, entry.hash)
-        if not fits:
-            raise BudgetExceeded(self.product, purpose, analyst or "", want[0] / MICRO,
-                                 left[0] / MICRO, want[1] / PICO, left[1] / PICO)
-        return entry
+        return reserve_all([(self, budget)], analyst=analyst, purpose=purpose, epsilon=epsilon,
+                           delta=delta, session=session, details=details, kind=kind)[0]
 
     # -- budget -------------------------------------------------------------------------------
 
@@ -1023,6 +991,72 @@ class Ledger:
             else:
                 hi = mid
         return hi + 1, checked
+
+
+def reserve_all(ledgers: "Iterable[tuple[Ledger, Budget]]", *, analyst: str | None,
+                purpose: str, epsilon: float, delta: float = 0.0, session: str | None = None,
+                details: Mapping[str, Any] | None = None,
+                kind: str = "query.released") -> list[Entry]:
+    """Reserve ``epsilon`` and ``delta`` in every ledger (each against its own budget), or in
+    none: every ledger's append lock is taken (in the order of their locations and products,
+    so two reservations never wait on each other), every budget is checked, and only if all fit is the
+    spend written to each. Otherwise each short ledger records ``budget.exhausted``, the others
+    nothing, and :class:`BudgetExceeded` names the first short product. Returns the spends in
+    the order given.
+    """
+    pairs = list(ledgers)
+    check_kind(kind)  # the refusal below records another kind: check the asked one now
+    want = (to_micro(epsilon), to_pico(delta))
+    clean = check_details(details)
+    labels = _labels(session, analyst, purpose)
+    for _, budget in pairs:
+        if budget.scope not in SCOPES:
+            raise ValueError(f"budget scope {budget.scope!r} is not one of {', '.join(SCOPES)}")
+    keys = keys_of(purpose, analyst)
+    order = sorted(range(len(pairs)),
+                   key=lambda i: (pairs[i][0].location, pairs[i][0].product))
+    sealed: dict[int, tuple[Entry, tuple[int, int]]] = {}
+    with ExitStack() as stack:
+        states = []
+        for i in order:
+            led, budget = pairs[i]
+            cp = led.checkpoint(cached=True)
+            rows = stack.enter_context(led.store.writing())
+            rows.prefetch(proof_ids(keys.values()), keys.values())
+            head = led._head(rows, cp)
+            ts = led._ts(rows, head)
+            tree, lasts = led._state(rows, head, keys)
+            spent = led._spent_in(rows, budget, keys, lasts, ts)
+            limit = (to_micro(budget.epsilon, up=False), to_pico(budget.delta, up=False))
+            left = (limit[0] - spent[0], limit[1] - spent[1])
+            states.append((i, rows, head, ts, tree, lasts, left))
+        short = {i for i, *_, left in states if not (want[0] <= left[0] and want[1] <= left[1])}
+        for i, rows, head, ts, tree, lasts, left in states:
+            led = pairs[i][0]
+            if not short:
+                entry, nodes, spends = led._seal(
+                    rows, head, ts, tree=tree, lasts=lasts, keys=keys, kind=kind,
+                    epsilon_micro=want[0], delta_pico=want[1], details=clean, **labels)
+            elif i in short:
+                left = (max(0, left[0]), max(0, left[1]))
+                refused = {**clean, "requested_epsilon": want[0] / MICRO,
+                           "remaining_epsilon": left[0] / MICRO}
+                entry, nodes, spends = led._seal(rows, head, ts, kind="budget.exhausted",
+                                                 epsilon_micro=0, delta_pico=0,
+                                                 details=refused, **labels)
+            else:
+                continue
+            led._write(rows, entry, nodes, spends)
+            sealed[i] = (entry, left)
+    for i in order:
+        if i in sealed:
+            pairs[i][0]._advance_checkpoint(sealed[i][0].seq, sealed[i][0].hash)
+    if short:
+        first = min(short)
+        left = sealed[first][1]
+        raise BudgetExceeded(pairs[first][0].product, purpose, analyst or "", want[0] / MICRO,
+                             left[0] / MICRO, want[1] / PICO, left[1] / PICO)
+    return [sealed[i][0] for i in range(len(pairs))]
 
 
 def _labels(session: Any, analyst: Any, purpose: Any) -> dict[str, Any]:

@@ -8,50 +8,12 @@ clamped at zero, averages and variances are kept within what the bounds allow.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 from diffprivlib.mechanisms import GaussianAnalytic, Geometric, Laplace
 
 from .accountant import Accountant
 from .plan import CDF_BINS, HIST_BINS, Measurement, Output, Plan
-
-
-
-@dataclass(frozen=True)
-class Release:
-    """What a query released: values, what it spent, and how accurate each value is."""
-
-    frame: pd.DataFrame
-    epsilon: float
-    delta: float
-    accuracy: pd.DataFrame
-    sql: str = ""
-    purpose: str = ""
-    products: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    release_id: str = ""
-    cached: bool = False
-    remaining: dict = field(default_factory=dict)
-    #: False for a release whose noise was seeded (tests only): its noise can be recomputed,
-    #: so it protects nobody; it is never cached or shared.
-    private: bool = True
-
-    def _repr_html_(self) -> str:
-        from ..display import release_html
-
-        return release_html(self)
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """The lab's ``application/vnd.mesh-nb.release+json`` beside text/html and text/plain."""
-        from ..lab.mime import release_bundle
-
-        return release_bundle(self, include=include, exclude=exclude)
-
-    def __repr__(self) -> str:
-        return (f"<Release {self.release_id}: {len(self.frame)} row(s), ε {self.epsilon:g}, "
-                f"δ {self.delta:g}{' (cached)' if self.cached else ''}>\n{self.frame}")
 
 
 def mechanism_for(m: Measurement, rng: np.random.Generator | None = None):

@@ -9,12 +9,11 @@ count and columns — never a value.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pandas as pd
 
 from ..errors import MeshError, PolicyViolation, QueryFailed
+from ..values import RowRelease
 from . import policy
 from .engines import EngineFailure
 from .plan import from_where, totalized
@@ -22,34 +21,6 @@ from .pseudonym import generalize, purpose_key, tokenize
 
 if TYPE_CHECKING:
     from ..session import Session
-
-
-@dataclass(frozen=True)
-class RowRelease:
-    """Rows a row-access purpose released, and what was done to them."""
-
-    frame: pd.DataFrame
-    purpose: str
-    products: tuple[str, ...]
-    tokenized: tuple[str, ...]
-    generalized: tuple[str, ...]
-    sql: str
-    release_id: str
-
-    @property
-    def rows(self) -> int:
-        return len(self.frame)
-
-    def _repr_html_(self) -> str:
-        note = (f"<p><small>{self.rows} row(s) for purpose <b>{self.purpose}</b>; tokens: "
-                f"{', '.join(self.tokenized) or 'none'}; generalized: "
-                f"{', '.join(self.generalized) or 'none'}</small></p>")
-        return note + self.frame.head(50).to_html(index=False)
-
-    def __repr__(self) -> str:
-        return (f"<RowRelease {self.release_id}: {self.rows} row(s), tokens "
-                f"{list(self.tokenized)}, generalized {list(self.generalized)}>\n"
-                f"{self.frame.head(10)}")
 
 
 def _sql(q: policy.CheckedRows) -> str:
@@ -62,7 +33,7 @@ def _sql(q: policy.CheckedRows) -> str:
 
 def run_rows(session: "Session", sql: str) -> RowRelease:
     """Check and run a row query; see :meth:`mesh_nb.Session.rows`."""
-    from .runner import record, reject
+    from .runner import reject
 
     session.check_open()
     if session.access == "dp-aggregate":
@@ -79,8 +50,8 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
     try:
         frame = job.run()
     except EngineFailure as exc:  # the same message whatever failed (it may follow the data)
-        record(session, session.products, "query.failed",
-               {"release": release_id, "rule": exc.kind, "access": session.access})
+        session.record("query.failed",
+                       {"release": release_id, "rule": exc.kind, "access": session.access})
         raise QueryFailed(release_id) from None
     tokenized, generalized = [], []
     if session.access == "pseudonymized-rows":
@@ -93,11 +64,9 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
             elif o.source.generalize:
                 frame[o.name] = generalize(frame[o.name], o.source.generalize)
                 generalized.append(o.name)
-    for p in session.products:
-        p.ledger.append("query.released", session=session.id, analyst=session.analyst,
-                        purpose=session.purpose,
-                        details={"query": checked.redacted, "query_hash": checked.query_hash,
-                                 "columns": list(checked.columns), "rows": len(frame),
-                                 "access": session.access, "release": release_id})
+    session.record("query.released", {
+        "query": checked.redacted, "query_hash": checked.query_hash,
+        "columns": list(checked.columns), "rows": len(frame), "access": session.access,
+        "release": release_id})
     return RowRelease(frame, session.purpose, session.product_names, tuple(tokenized),
                       tuple(generalized), checked.redacted, release_id)

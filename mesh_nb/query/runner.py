@@ -9,49 +9,22 @@ query and the contract).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..errors import BudgetExceeded, MeshError, PolicyViolation, QueryFailed
+from ..errors import MeshError, PolicyViolation, QueryFailed
 from . import policy
 from .accountant import Accountant
 from .cache import cache_key
 from .engines import EngineFailure
 from .parse import redact, too_deep
 from .plan import Plan, build_plan, primitives
-from .release import Release, add_noise, half_width, noise_scale
+from ..values import Explanation, Release
+from .release import add_noise, half_width, noise_scale
 
 if TYPE_CHECKING:
     from ..session import Session
-
-
-
-@dataclass(frozen=True, repr=False)
-class Explanation:
-    """The checked, rewritten plan with its noise: what a query would do, spending nothing."""
-
-    sql: str
-    plan: Plan
-    table: pd.DataFrame
-
-    def __str__(self) -> str:
-        p = self.plan
-        lines = [f"query: {self.sql}", f"epsilon {p.epsilon:g}, delta {p.delta:g}, at most "
-                 f"{p.max_contributions} row(s) per privacy unit", "",
-                 "measurements (epsilon split equally):",
-                 self.table.to_string(index=False), "", "outputs:"]
-        lines += [f"  {o.name} = {o.func}({', '.join(o.parts)})" for o in p.outputs]
-        lines += ["", "engine SQL:", p.sql] + ([""] + list(p.notes) if p.notes else [])
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        from ..display import explain_html
-
-        return explain_html(str(self))
 
 
 def _contracts(session: "Session") -> dict:
@@ -108,9 +81,7 @@ def reject(session: "Session", sql: str, exc: PolicyViolation) -> None:
         text = redact(sql)
     except MeshError:
         text = "(unparseable)"
-    for p in session.products:
-        p.ledger.append("query.rejected", session=session.id, analyst=session.analyst,
-                        purpose=session.purpose, details={"query": text, "rule": exc.rule})
+    session.record("query.rejected", {"query": text, "rule": exc.rule})
 
 
 def explain(session: "Session", sql: str, *, epsilon: float | None = None,
@@ -162,8 +133,8 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
     hit = cache.get(key) if private else None
     if hit is not None:
         release_id, frame, accuracy, meta = hit
-        record(session, readers, "query.released", {**details, "cached": True,
-                                                     "release": release_id})
+        session.record("query.released", {**details, "cached": True, "release": release_id},
+                       readers)
         return Release(frame, 0.0, 0.0, accuracy, checked.redacted, session.purpose,
                        tuple(p.name for p in readers), tuple(meta.get("notes", ())),
                        release_id, True, _remaining(session))
@@ -173,14 +144,15 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
         reject(session, sql, exc)
         raise
     release_id = uuid.uuid4().hex[:12]
-    _reserve(session, readers, plan, {**details, "release": release_id})
+    session.reserve_all(readers, epsilon=plan.epsilon, delta=plan.delta,
+                        details={**details, "release": release_id})
     try:
         exact = primitives(plan, job.run())
         frame, accuracy = _post_process(
             checked, *add_noise(plan, exact, accountant=Accountant(seed)))
     except Exception as exc:  # every failure from here on may depend on a person's data
         kind = exc.kind if isinstance(exc, EngineFailure) else "release-error"
-        record(session, readers, "query.failed", {"release": release_id, "rule": kind})
+        session.record("query.failed", {"release": release_id, "rule": kind}, readers)
         raise QueryFailed(release_id, plan.epsilon, plan.delta) from None
     if private:
         cache.put(key, release_id, frame, accuracy, {"notes": list(plan.notes)})
@@ -194,48 +166,10 @@ def _mechanisms(plan: Plan) -> str:
     return ", ".join(sorted({m.mechanism for m in plan.measurements}))
 
 
-def record(session: "Session", products, kind: str, details: dict) -> None:
-    """Append one entry of ``kind`` to each of ``products``' ledgers for this session."""
-    for p in products:
-        p.ledger.append(kind, session=session.id, analyst=session.analyst,
-                        purpose=session.purpose, details=details)
-
-
-def _reserve(session: "Session", products, plan: Plan, details: dict) -> None:
-    """Reserve the plan's epsilon and delta in every product's ledger, refusing before any
-    is charged when one is short (:func:`_check_budgets`)."""
-    _check_budgets(session, products, plan)
-    for p in products:
-        p.ledger.reserve(analyst=session.analyst, purpose=session.purpose,
-                         epsilon=plan.epsilon, delta=plan.delta,
-                         budget=p.contract.purposes[session.purpose].budget,
-                         session=session.id, details=details)
-
-
 def execute(session: "Session", plan: Plan) -> pd.DataFrame:
     """The plan's exact bounded primitives from the sandboxed engine (never shown to anyone;
     for tests and benchmarks: no budget is reserved)."""
     return primitives(plan, session.engine.execute(plan.sql))
-
-
-def _check_budgets(session: "Session", products, plan: Plan) -> None:
-    """Refuse before reserving anywhere if any product's budget is short.
-
-    Only several products need it: with one, ``reserve`` itself checks and records
-    ``budget.exhausted`` in the same transaction.
-    """
-    if len(products) == 1:
-        return
-    for p in products:
-        budget = p.contract.purposes[session.purpose].budget
-        eps_left, delta_left = p.ledger.remaining(session.analyst, session.purpose, budget)
-        if plan.epsilon > eps_left + 1e-9 or plan.delta > delta_left + 1e-18:
-            p.ledger.append("budget.exhausted", session=session.id, analyst=session.analyst,
-                            purpose=session.purpose,
-                            details={"requested_epsilon": plan.epsilon,
-                                     "remaining_epsilon": eps_left})
-            raise BudgetExceeded(p.name, session.purpose, session.analyst, plan.epsilon,
-                                 eps_left, plan.delta, delta_left)
 
 
 def _remaining(session: "Session") -> dict:

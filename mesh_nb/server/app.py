@@ -26,9 +26,10 @@ from starlette.exceptions import HTTPException
 
 from ..errors import BudgetExceeded, MeshError, NotFound, PolicyViolation, QueryFailed
 from ..mesh import Mesh, open_mesh
-from ..session import BudgetStatus, Session
+from ..session import Session
+from ..values import BudgetStatus, PurposeRequest
 from . import wire
-from .approvals import Approvals, PurposeRequest
+from .approvals import Approvals
 from .db import ServerDb, iso
 from .limits import MAX_BODY, Guard, RateLimited, RateLimiter
 from ..text import escape, without_paths
@@ -101,26 +102,6 @@ def _session_out(s: Session) -> wire.SessionOut:
     return wire.SessionOut(id=s.id, products=list(s.product_names), purpose=s.purpose,
                            analyst=s.analyst, access=s.access, started=iso(s.started),
                            acknowledged=s.acknowledged)
-
-
-def _release_out(r: Any) -> wire.ReleaseOut:
-    return wire.ReleaseOut(
-        frame=wire.frame_to_wire(r.frame), epsilon=r.epsilon, delta=r.delta,
-        accuracy=wire.frame_to_wire(r.accuracy), sql=r.sql, purpose=r.purpose,
-        products=list(r.products), notes=list(r.notes), release_id=r.release_id,
-        cached=r.cached, remaining=dict(r.remaining))
-
-
-def _explanation_out(e: Any) -> wire.ExplanationOut:
-    return wire.ExplanationOut(sql=e.sql, plan=dataclasses.asdict(e.plan),
-                               table=wire.frame_to_wire(e.table))
-
-
-def _rows_out(r: Any) -> wire.RowReleaseOut:
-    return wire.RowReleaseOut(
-        frame=wire.frame_to_wire(r.frame), purpose=r.purpose, products=list(r.products),
-        tokenized=list(r.tokenized), generalized=list(r.generalized), sql=r.sql,
-        release_id=r.release_id)
 
 
 def _request_out(r: PurposeRequest) -> wire.PurposeRequestOut:
@@ -216,35 +197,34 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
 
     @app.get(f"{v1}/sessions/{{sid}}/budget", response_model=list[BudgetStatus])
     def budget(sid: str, token: Token = Depends(who)) -> list:
-        return list(run(token, sid, lambda s: s.budgets()))  # the dataclass is the wire form
+        return [b.to_wire() for b in run(token, sid, lambda s: s.budgets())]
 
     @app.post(f"{v1}/sessions/{{sid}}/query", response_model=wire.ReleaseOut)
     async def query(sid: str, body: wire.QueryRequest,
                     token: Token = Depends(who)) -> wire.ReleaseOut:
-        return await srv.work(token, sid, lambda s: _release_out(s.query(
-            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism)))
+        return await srv.work(token, sid, lambda s: wire.ReleaseOut(**s.query(
+            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism
+        ).to_wire()))
 
     @app.post(f"{v1}/sessions/{{sid}}/explain", response_model=wire.ExplanationOut)
     async def explain(sid: str, body: wire.QueryRequest,
                       token: Token = Depends(who)) -> wire.ExplanationOut:
-        return await srv.work(token, sid, lambda s: _explanation_out(s.explain(
-            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism)))
+        return await srv.work(token, sid, lambda s: wire.ExplanationOut(**s.explain(
+            body.sql, epsilon=body.epsilon, delta=body.delta, mechanism=body.mechanism
+        ).to_wire()))
 
     @app.post(f"{v1}/sessions/{{sid}}/rows", response_model=wire.RowReleaseOut)
     async def rows(sid: str, body: wire.RowsRequest,
                    token: Token = Depends(who)) -> wire.RowReleaseOut:
-        return await srv.work(token, sid, lambda s: _rows_out(s.rows(body.sql)))
+        return await srv.work(token, sid,
+                              lambda s: wire.RowReleaseOut(**s.rows(body.sql).to_wire()))
 
     @app.post(f"{v1}/sessions/{{sid}}/pii", status_code=204)
     def pii(sid: str, body: wire.PiiReport,
             token: Token = Depends(who)) -> Response:
         s = srv.sessions.count_pii_report(token, sid, wire.MAX_PII_REPORTS)
 
-        def record() -> None:
-            for p in s.products:
-                p.ledger.append("pii.detected", session=s.id, analyst=s.analyst,
-                                purpose=s.purpose, details=body.model_dump())
-        _guarded(record)
+        _guarded(lambda: s.record("pii.detected", body.model_dump()))
         return Response(status_code=204)
 
     @app.get(f"{v1}/products/{{name}}/entries", response_model=list[wire.EntryOut])

@@ -7,27 +7,11 @@ every involved product's ledger (``purpose.requested``, ``purpose.approved``,
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 from ..errors import MeshError, NotFound, PolicyViolation
 from ..mesh import Mesh
+from ..values import PurposeRequest
 from .db import ServerDb, iso, utcnow
-
-
-@dataclass(frozen=True)
-class PurposeRequest:
-    """One analyst's request for one purpose over one or more products."""
-
-    id: str
-    analyst: str
-    products: tuple[str, ...]
-    purpose: str
-    reason: str
-    status: str  # pending | approved | denied
-    created: str
-    decided: str | None = None
-    decided_by: str | None = None
-    note: str | None = None
 
 
 def needs_approval(mesh: Mesh, products: list[str], purpose: str) -> list[str]:

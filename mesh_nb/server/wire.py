@@ -1,7 +1,7 @@
 """The wire format between the owner's mesh server and the analyst's client.
 
-Pydantic models for every request and response body, and the frame codec (Arrow IPC, base64)
-that carries released frames with their dtypes intact. Both sides import this module; it needs
+Pydantic models for every request and response body; the responses are the ``to_wire()``
+forms of :mod:`mesh_nb.values` (frames as base64 Arrow IPC, dtypes intact). Both sides import this module; it needs
 only pydantic and pyarrow, so the analyst's client never needs the server's stack.
 
 Only what the purpose's access mode allows is ever put in these models: released aggregates
@@ -11,13 +11,10 @@ rule ids, names and counts, never a data value.
 
 from __future__ import annotations
 
-import base64
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import pandas as pd
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 API = "/v1"
@@ -28,21 +25,6 @@ MAX_HEADERS = 16 * 1024
 MAX_SQL = 20_000
 """Longest query text the server takes (characters)."""
 NAME = r"^[A-Za-z0-9_.@+-]{1,128}$"
-
-
-def frame_to_wire(frame: pd.DataFrame) -> str:
-    """A DataFrame as base64 Arrow IPC (dtypes and column order kept)."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
-
-
-def frame_from_wire(text: str) -> pd.DataFrame:
-    """The DataFrame :func:`frame_to_wire` encoded."""
-    with pa.ipc.open_stream(base64.b64decode(text)) as reader:
-        return reader.read_all().to_pandas()
 
 
 class _Body(BaseModel):

@@ -1,0 +1,242 @@
+"""What crosses the trust boundary: the values a session returns, and their one wire form.
+
+:class:`Release` (a differentially private aggregate), :class:`RowRelease` (rows of a row-access
+purpose), :class:`Explanation` (a plan and its noise, spending nothing) and
+:class:`BudgetStatus` (spent and remaining budget), :class:`PurposeRequest` (a request for a
+purpose that needs approval). Each owns ``to_wire()`` (a JSON-able dict:
+frames as base64 Arrow IPC, dtypes and column order kept) and ``from_wire(d)``; the server, the
+HTTP backend and the lab's MIME bundle all go through them, so a field is spelled once.
+
+How a value looks in a notebook is the faces' business: :mod:`mesh_nb.display` registers the
+HTML and the lab's MIME type with IPython's formatters.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .query.plan import Plan
+
+V = TypeVar("V")
+
+
+def frame_to_wire(frame: "pd.DataFrame") -> str:
+    """A DataFrame as base64 Arrow IPC (dtypes and column order kept)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
+
+
+def frame_from_wire(text: str) -> "pd.DataFrame":
+    """The DataFrame :func:`frame_to_wire` encoded."""
+    import pyarrow as pa
+
+    with pa.ipc.open_stream(base64.b64decode(text)) as reader:
+        return reader.read_all().to_pandas()
+
+
+def _to_wire(value: Any, frames: tuple[str, ...], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A value dataclass as a JSON-able dict: ``frames`` encoded, tuples as lists."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        if f.name in skip:
+            continue
+        v = getattr(value, f.name)
+        out[f.name] = (frame_to_wire(v) if f.name in frames else
+                       list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, dict)
+                       else v)
+    return out
+
+
+def _from_wire(cls: type[V], d: dict[str, Any], frames: tuple[str, ...]) -> V:
+    """``cls`` from :func:`_to_wire`'s dict: frames decoded, lists of tuple fields as tuples."""
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        v = d[f.name]
+        kwargs[f.name] = (frame_from_wire(v) if f.name in frames else
+                          tuple(v) if isinstance(v, list) and str(f.type).startswith("tuple")
+                          else v)
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Release:
+    """What a query released: values, what it spent, and how accurate each value is."""
+
+    frame: "pd.DataFrame"
+    epsilon: float
+    delta: float
+    accuracy: "pd.DataFrame"
+    sql: str = ""
+    purpose: str = ""
+    products: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    release_id: str = ""
+    cached: bool = False
+    remaining: dict = field(default_factory=dict)
+    #: False for a release whose noise was seeded (tests only): its noise can be recomputed,
+    #: so it protects nobody; it is never cached or shared (and not on the wire).
+    private: bool = True
+
+    FRAMES = ("frame", "accuracy")
+
+    def to_wire(self) -> dict[str, Any]:
+        """The release as the server sends it (see :class:`mesh_nb.server.wire.ReleaseOut`)."""
+        return _to_wire(self, self.FRAMES, skip=("private",))
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "Release":
+        """The release :meth:`to_wire` sent."""
+        return _from_wire(cls, d, cls.FRAMES)
+
+    def __repr__(self) -> str:
+        return (f"<Release {self.release_id}: {len(self.frame)} row(s), ε {self.epsilon:g}, "
+                f"δ {self.delta:g}{' (cached)' if self.cached else ''}>\n{self.frame}")
+
+
+@dataclass(frozen=True)
+class RowRelease:
+    """Rows a row-access purpose released, and what was done to them."""
+
+    frame: "pd.DataFrame"
+    purpose: str
+    products: tuple[str, ...]
+    tokenized: tuple[str, ...]
+    generalized: tuple[str, ...]
+    sql: str
+    release_id: str
+
+    FRAMES = ("frame",)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The rows as the server sends them (:class:`mesh_nb.server.wire.RowReleaseOut`)."""
+        return _to_wire(self, self.FRAMES)
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "RowRelease":
+        """The rows :meth:`to_wire` sent."""
+        return _from_wire(cls, d, cls.FRAMES)
+
+    def __repr__(self) -> str:
+        return (f"<RowRelease {self.release_id}: {self.rows} row(s), tokens "
+                f"{list(self.tokenized)}, generalized {list(self.generalized)}>\n"
+                f"{self.frame.head(10)}")
+
+
+@dataclass(frozen=True, repr=False)
+class Explanation:
+    """The checked, rewritten plan with its noise: what a query would do, spending nothing."""
+
+    sql: str
+    plan: "Plan"
+    table: "pd.DataFrame"
+
+    FRAMES = ("table",)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The explanation as the server sends it (the plan as plain dicts and lists)."""
+        return {"sql": self.sql, "plan": dataclasses.asdict(self.plan),
+                "table": frame_to_wire(self.table)}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "Explanation":
+        """The explanation :meth:`to_wire` sent."""
+        return cls(d["sql"], plan_from_wire(d["plan"]), frame_from_wire(d["table"]))
+
+    def __str__(self) -> str:
+        p = self.plan
+        lines = [f"query: {self.sql}", f"epsilon {p.epsilon:g}, delta {p.delta:g}, at most "
+                 f"{p.max_contributions} row(s) per privacy unit", "",
+                 "measurements (epsilon split equally):",
+                 self.table.to_string(index=False), "", "outputs:"]
+        lines += [f"  {o.name} = {o.func}({', '.join(o.parts)})" for o in p.outputs]
+        lines += ["", "engine SQL:", p.sql] + ([""] + list(p.notes) if p.notes else [])
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def plan_from_wire(d: dict[str, Any]) -> "Plan":
+    """A :class:`~mesh_nb.query.plan.Plan` from its ``dataclasses.asdict`` form."""
+    from .query.plan import Measurement, Output, Plan
+
+    def tup(v: Any) -> Any:
+        return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+    return Plan(**{**{k: tup(v) for k, v in d.items()},
+                   "measurements": tuple(Measurement(**m) for m in d["measurements"]),
+                   "outputs": tuple(Output(**{k: tup(v) for k, v in o.items()})
+                                    for o in d["outputs"])})
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """Spent and remaining budget of one product for this analyst (or purpose)."""
+
+    product: str
+    purpose: str
+    analyst: str
+    scope: str | None
+    epsilon_total: float | None
+    epsilon_spent: float
+    delta_total: float | None
+    delta_spent: float
+
+    @property
+    def epsilon_remaining(self) -> float | None:
+        if self.epsilon_total is None:
+            return None
+        return max(0.0, round(self.epsilon_total - self.epsilon_spent, 6))
+
+    @property
+    def delta_remaining(self) -> float | None:
+        if self.delta_total is None:
+            return None
+        return max(0.0, self.delta_total - self.delta_spent)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The status as the server sends it."""
+        return _to_wire(self, ())
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "BudgetStatus":
+        """The status :meth:`to_wire` sent."""
+        return _from_wire(cls, d, ())
+
+    def __str__(self) -> str:
+        if self.epsilon_total is None:
+            return f"{self.product} · {self.purpose} · no privacy budget (row access)"
+        return (f"{self.product} · {self.purpose} · ε {self.epsilon_remaining:g} of "
+                f"{self.epsilon_total:g} left ({self.scope})")
+
+
+@dataclass(frozen=True)
+class PurposeRequest:
+    """One analyst's request for one purpose over one or more products."""
+
+    id: str
+    analyst: str
+    products: tuple[str, ...]
+    purpose: str
+    reason: str
+    status: str  # pending | approved | denied
+    created: str
+    decided: str | None = None
+    decided_by: str | None = None
+    note: str | None = None
