@@ -36,17 +36,13 @@ class Bounds:
             if isinstance(node, klass):
                 return method(self, node)
         raise violation("aggregate-expression", f"`{self.label}` aggregates a `{node.key}` "
-                        "expression", "aggregate a column, or +, -, *, / with numbers, ABS, "
-                        "ROUND, LEAST, GREATEST, COALESCE or CASE of one bounded column")
+                        "expression")
 
     def _unbounded(self, why: str) -> PolicyViolation:
-        return violation("unbounded-expression", f"the value of `{self.label}` {why}",
-                         "divide only by numbers or columns whose bounds exclude 0")
+        return violation("unbounded-expression", f"the value of `{self.label}` {why}")
 
     def _non_numeric(self, what: str) -> PolicyViolation:
-        return violation("non-numeric-aggregate", f"`{self.label}` aggregates {what}",
-                         "aggregate a numeric column; count others with COUNT, or aggregate "
-                         "CASE WHEN ... THEN 1 ELSE 0 END")
+        return violation("non-numeric-aggregate", f"`{self.label}` aggregates {what}")
 
     def column(self, node: exp.Column) -> Interval:
         col = self.scope.sources(node)[0].column
@@ -160,9 +156,7 @@ def aggregate_of(node: exp.Expression, scope: Scope) -> Aggregate:
         raise violation("unsupported-aggregate", f"aggregate `{label}` is not supported",
                         f"use {SUPPORTED_AGGREGATES}")
     if any(is_aggregate(n) for n in node.walk() if n is not node and n is not inner):
-        raise violation("nested-aggregate", f"`{label}` aggregates an aggregate",
-                        "aggregate columns of the contract tables; combine released values "
-                        "in pandas")
+        raise violation("nested-aggregate", f"`{label}` aggregates an aggregate")
     if isinstance(node, exp.WithinGroup):
         ordered = node.expression.expressions
         if len(ordered) != 1:
@@ -175,8 +169,7 @@ def aggregate_of(node: exp.Expression, scope: Scope) -> Aggregate:
     if spec.func == "count":
         return _count(arg, scope)
     if isinstance(arg, exp.Distinct):
-        raise violation("distinct-aggregate", f"`{label}(DISTINCT ...)` is not supported",
-                        "drop DISTINCT; only COUNT(DISTINCT unit) is supported")
+        raise violation("distinct-aggregate", f"`{label}(DISTINCT ...)` is not supported")
     value = scope.qualify(arg, "aggregate")
     column = _one_source(value, scope, label)
     quantile = spec.quantile if spec.quantile_arg is None else _quantile(q_node, label)
@@ -191,9 +184,7 @@ def _count(arg: exp.Expression, scope: Scope) -> Aggregate:
         exprs = arg.expressions
         value = scope.qualify(exprs[0], "count-distinct") if len(exprs) == 1 else None
         if not isinstance(value, exp.Column):
-            raise violation("count-distinct", "COUNT(DISTINCT ...) must name the privacy unit",
-                            "write COUNT(DISTINCT unit), e.g. the column the contract names as "
-                            "privacyUnit")
+            raise violation("count-distinct", "COUNT(DISTINCT ...) must name the privacy unit")
         return Aggregate("", "count_distinct_unit", value, scope.sources(value)[0].qualified)
     value = scope.qualify(arg, "aggregate")
     return Aggregate("", "count_col", value, _one_source(value, scope, "count"))
@@ -203,8 +194,7 @@ def _one_source(value: exp.Expression, scope: Scope, label: str) -> str | None:
     sources = scope.sources(value)
     if len(sources) > 1:
         raise violation("aggregate-columns", f"`{label}` reads "
-                        f"{', '.join(s.column.name for s in sources)}",
-                        "aggregate an expression of one column; send one query per column")
+                        f"{', '.join(s.column.name for s in sources)}")
     return sources[0].qualified if sources else None
 
 
@@ -212,6 +202,5 @@ def _quantile(node: exp.Expression | None, label: str) -> float:
     node = node.unnest() if node is not None else None
     q = float(node.this) if isinstance(node, exp.Literal) and node.is_number else math.nan
     if not 0.0 <= q <= 1.0:
-        raise violation("quantile-argument", f"`{label}` needs one quantile between 0 and 1",
-                        "write e.g. QUANTILE_CONT(column, 0.9)")
+        raise violation("quantile-argument", f"`{label}` needs one quantile between 0 and 1")
     return q

@@ -31,17 +31,14 @@ def group_by(draft: Draft) -> Draft:
     keys: dict[exp.Expression, tuple] = {}
     for expr in raw:
         if has_aggregate(expr):
-            raise violation("aggregate-in-group-by", "GROUP BY holds an aggregate",
-                            "group by columns or expressions of one column")
+            raise violation("aggregate-in-group-by", "GROUP BY holds an aggregate")
         q = scope.qualify(expr, "group")
         sources = scope.sources(q)
         if not sources:
-            raise violation("group-by-constant", "a GROUP BY key reads no column",
-                            "group by a column or an expression of one column")
+            raise violation("group-by-constant", "a GROUP BY key reads no column")
         if len(sources) > 1:
             raise violation("group-by-expression", "a GROUP BY key reads "
-                            f"{', '.join(s.column.name for s in sources)}",
-                            "group by each column separately")
+                            f"{', '.join(s.column.name for s in sources)}")
         keys.setdefault(q, (q, sources[0], _categories(q, sources[0])))
     return replace(draft, keys=tuple(keys.values()))
 
@@ -90,8 +87,7 @@ class Names:
         aliases = [p.alias for p in projections if isinstance(p, exp.Alias)]
         dup = next((a for a in aliases if aliases.count(a) > 1), None)
         if dup:
-            raise violation("duplicate-output", f"two outputs are called `{dup}`",
-                            "give each output its own alias")
+            raise violation("duplicate-output", f"two outputs are called `{dup}`")
         self.used = set(aliases)
 
     def fresh(self, base: str) -> str:
@@ -131,8 +127,7 @@ def select_list(draft: Draft) -> Draft:
             node = body.unnest()
             if not is_aggregate(node):
                 raise violation("expression-over-aggregate", f"`{display(proj, i)}` computes on "
-                                "an aggregate", "select the aggregate itself and compute on the "
-                                "released frame in pandas")
+                                "an aggregate")
             agg = aggregate_of(node, scope)
             agg = replace(agg, name=alias or names.fresh(aggregate_name(agg)))
             aggregates.append(agg)
@@ -142,8 +137,7 @@ def select_list(draft: Draft) -> Draft:
             q = scope.qualify(body, "output")
             if q not in {k[0] for k in keys}:
                 raise violation("non-aggregated-output", f"output `{display(proj, i)}` is "
-                                "neither a GROUP BY key nor an aggregate",
-                                "aggregate it (COUNT, SUM, AVG...) or add it to GROUP BY")
+                                "neither a GROUP BY key nor an aggregate")
             if q in key_names:
                 raise violation("duplicate-output", f"output `{display(proj, i)}` repeats a "
                                 "group key", "select each group key once")
@@ -152,8 +146,7 @@ def select_list(draft: Draft) -> Draft:
             key_names[q] = index[q] = name
         outputs.append(name)
     if not aggregates:
-        raise violation("no-aggregate", "the query releases no aggregate",
-                        "add COUNT(*), SUM(...), AVG(...) or another aggregate")
+        raise violation("no-aggregate", "the query releases no aggregate")
     group_keys = tuple(
         GroupKey(key_names.get(q) or names.fresh(src.column.name if isinstance(q, exp.Column)
                                                  else f"{src.column.name}_key"),
@@ -169,8 +162,7 @@ def rows_only(draft: Draft) -> Draft:
     select, purpose = draft.select, draft.purpose
     if (select.args.get("group") or select.args.get("having")
             or any(has_aggregate(e) for e in parts(select) if e is not None)):
-        raise violation("rows-aggregate", f"purpose `{purpose}` returns rows, not aggregates",
-                        "select columns; aggregates need a dp-aggregate purpose")
+        raise violation("rows-aggregate", f"purpose `{purpose}` returns rows, not aggregates")
     return draft
 
 
@@ -184,9 +176,7 @@ def row_outputs(draft: Draft) -> Draft:
         body = proj.unalias()
         q = scope.qualify(body, "output") if isinstance(body, exp.Column) else None
         if not isinstance(q, exp.Column):
-            raise violation("row-output", f"output `{display(proj, i)}` is an expression",
-                            "select columns as stored (identifiers come back as tokens, "
-                            "quasi-identifiers generalized); compute on the frame in pandas")
+            raise violation("row-output", f"output `{display(proj, i)}` is an expression")
         src = scope.sources(q)[0]
         name = proj.alias if isinstance(proj, exp.Alias) else names.fresh(body.name)
         outputs.append(RowOutput(name, q, src.qualified, src.column, src.identifying))

@@ -133,8 +133,7 @@ class Scope:
         else:
             cands = [e for e in self.entries.values() if e.has(name)]
             if len(cands) > 1:
-                raise violation("ambiguous-column", f"column `{name}` is in several tables",
-                                "qualify it as alias.column")
+                raise violation("ambiguous-column", f"column `{name}` is in several tables")
         if not cands or not cands[0].has(name):
             raise violation("unknown-column", f"no table in FROM has a column `{name}`",
                             f"use one of: {', '.join(self._allowed_names())}")
@@ -185,8 +184,7 @@ class Scope:
                             f"use one of: {', '.join(src.entry.purpose.allowed_columns)}")
         if context in ("where", "order") and col.generalize and not self.mode.raw_generalized:
             raise violation("generalized-column", f"`{col.name}` is released generalized, so it "
-                            "may not be filtered or sorted on raw values",
-                            "select it and filter the returned (generalized) frame")
+                            "may not be filtered or sorted on raw values")
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,9 @@ def select_of(tree: exp.Expression) -> exp.Select:
     if isinstance(tree, exp.Select):
         return tree
     if isinstance(tree, exp.SetOperation):
-        raise violation("set-operation", f"{tree.key.upper()} combines several queries",
-                        "send each SELECT on its own and combine the released frames in pandas")
+        raise violation("set-operation", f"{tree.key.upper()} combines several queries")
     kind = str(tree.this).upper() if isinstance(tree, exp.Command) else tree.key.upper()
-    raise violation("forbidden-statement", f"`{kind}` statements are not allowed, only SELECT",
-                    "send one SELECT over contract tables named `product.table`")
+    raise violation("forbidden-statement", f"`{kind}` statements are not allowed, only SELECT")
 
 
 def check_clauses(select: exp.Select) -> None:
@@ -63,17 +61,16 @@ def check_clauses(select: exp.Select) -> None:
         rule, what, fix = CLAUSE_RULES.get(key, (
             "unsupported-syntax", f"the `{key}` clause is not supported",
             "use SELECT ... FROM ... [JOIN] [WHERE] [GROUP BY] [HAVING] [ORDER BY] [LIMIT]"))
-        raise violation(rule, what, fix)
+        raise violation(rule, what)
 
 
 def _cte(cte: exp.CTE, earlier: set[str]) -> Cte:
+    """One CTE: a SELECT that filters and projects one table (not an ``earlier`` CTE)."""
     name, body = cte.alias, cte.this
-    fix = ("a CTE may only filter (WHERE) and project columns of one contract table; write the "
-           "rest in the main query")
     if isinstance(body, exp.SetOperation):
         select_of(body)
     if not isinstance(body, exp.Select):
-        raise violation("cte", f"CTE `{name}` is not a SELECT", fix)
+        raise violation("cte", f"CTE `{name}` is not a SELECT")
     if cte.args.get("alias") and cte.args["alias"].columns:
         raise violation("cte", f"CTE `{name}` renames its columns in a list",
                         "name the columns with AS inside the CTE")
@@ -81,19 +78,19 @@ def _cte(cte: exp.CTE, earlier: set[str]) -> Cte:
     extra = [k for k in ("joins", "group", "having", "order", "limit", "offset", "with_")
              if body.args.get(k)]
     if extra:
-        raise violation("cte", f"CTE `{name}` uses {extra[0].rstrip('_').upper()}", fix)
+        raise violation("cte", f"CTE `{name}` uses {extra[0].rstrip('_').upper()}")
     from_ = body.args.get("from_")
     if from_ is None:
-        raise violation("cte", f"CTE `{name}` reads no table", fix)
-    table = from_.this  # checked as a contract table by _scope, like every FROM
+        raise violation("cte", f"CTE `{name}` reads no table")
+    table = from_.this  # checked as a contract table by resolve_tables, like every FROM
     if isinstance(table, exp.Table) and not table.db and table.name in earlier:
-        raise violation("cte", f"CTE `{name}` reads another CTE", fix)
+        raise violation("cte", f"CTE `{name}` reads another CTE")
     for part in parts(body):
         if isinstance(part, exp.Star):  # SELECT * in a CTE projects every column
             continue
         check_nodes(part)
         if part is not None and has_aggregate(part):
-            raise violation("cte", f"CTE `{name}` aggregates", fix)
+            raise violation("cte", f"CTE `{name}` aggregates")
     columns, star = [], False
     for proj in body.expressions:
         if isinstance(proj, exp.Star):

@@ -8,13 +8,11 @@ from dataclasses import replace
 from sqlglot import exp
 
 from ...contract.model import Contract
-from ...rules import violation
+from ...rules import REGISTRY, violation
 from .model import TableRef
 from .scope import MODES, Cte, Draft, Entry, Mode, Scope
 from .trees import conjuncts, func_name, has_aggregate
 from .whitelist import SYSTEM_PREFIXES, SYSTEM_SCHEMAS, TABLE_ARGS
-
-JOIN_FIX = "use `JOIN product.table alias ON a.unit = alias.unit` (an INNER join)"
 
 
 def access_mode(draft: Draft) -> Draft:
@@ -22,12 +20,10 @@ def access_mode(draft: Draft) -> Draft:
     (rules ``product-not-bound``, ``purpose-not-allowed``, ``access-mode``)."""
     contracts, purpose, accepted = draft.contracts, draft.purpose, draft.accepted
     if not contracts:
-        raise violation("product-not-bound", "no product is bound in this session",
-                        "bind a product with a purpose first")
+        raise violation("product-not-bound", "no product is bound in this session")
     modes = {c.purposes[purpose].access for c in contracts.values() if purpose in c.purposes}
     if not modes:
-        raise violation("purpose-not-allowed", f"no bound product declares purpose `{purpose}`",
-                        "bind the session to a purpose the products declare")
+        raise violation("purpose-not-allowed", f"no bound product declares purpose `{purpose}`")
     if len(modes) > 1:
         raise violation("access-mode", f"the bound products declare purpose `{purpose}` with "
                         f"different access modes ({', '.join(sorted(modes))})",
@@ -53,8 +49,7 @@ def resolve_tables(draft: Draft) -> Draft:
     for node in nodes:
         alias = node.alias_or_name
         if alias in scope.entries:
-            raise violation("duplicate-alias", f"two tables in FROM are called `{alias}`",
-                            "give each table its own alias")
+            raise violation("duplicate-alias", f"two tables in FROM are called `{alias}`")
         if isinstance(node, exp.Table) and not node.db and node.name in ctes:
             entry, where = cte_entry(ctes[node.name], alias, contracts, purpose, mode)
             if where is not None:
@@ -123,8 +118,7 @@ def table_entry(node: exp.Expression, alias: str, contracts: dict[str, Contract]
                         f"{', '.join(contract.purposes)}")
     if declared.access != mode.access:
         raise violation("access-mode", f"product `{node.db}` grants {declared.access} for "
-                        f"purpose `{purpose}`, not {mode.access}", "query each product as its "
-                        "purpose allows")
+                        f"purpose `{purpose}`, not {mode.access}")
     ref = TableRef(product, table.name, alias, contract.privacy_unit)
     return Entry(ref, table, contract, declared)
 
@@ -152,8 +146,7 @@ def join_conditions(draft: Draft) -> Draft:
             cond = exp.and_(*(_using(ident.name.lower(), new, earlier, scope)
                               for ident in join.args["using"]))
         if cond is None:
-            raise violation("cross-join", f"the join of `{new}` has no ON condition",
-                            JOIN_FIX)
+            raise violation("cross-join", f"the join of `{new}` has no ON condition")
         out.append(exp.and_(*(_join_pair(p, new, earlier, scope) for p in conjuncts(cond))))
     _one_person(scope, out)
     return replace(draft, joins=tuple(out))
@@ -176,19 +169,18 @@ def _one_person(scope: Scope, joins: list[exp.Expression]) -> None:
             raise violation("join-unit", f"the join of `{ref.alias}` does not equate its "
                             f"privacy unit `{ref.privacy_unit}` with that of `{first.alias}` "
                             f"(`{first.privacy_unit}`), so one person's rows could change what "
-                            "many others contribute", "join on the privacy units (they must name "
-                            "the same person in both products), or query the tables separately")
+                            "many others contribute")
         linked.add(mine)
 
 
 def _join_type(join: exp.Join) -> None:
     method, side, kind = join.method, join.side, join.kind
     if kind == "CROSS":
-        raise violation("cross-join", "CROSS JOIN pairs every row with every row", JOIN_FIX)
+        raise violation("cross-join", "CROSS JOIN pairs every row with every row")
     bad = method or side or (kind if kind not in ("", "INNER") else "")
     if bad:
         raise violation("join-type", f"{' '.join(filter(None, (method, side, kind)))} JOIN is not "
-                        "allowed, only INNER JOIN", JOIN_FIX)
+                        "allowed, only INNER JOIN")
 
 
 def _using(name: str, new: str, earlier: list[str], scope: Scope) -> exp.Expression:
@@ -202,13 +194,13 @@ def _join_pair(pair: exp.Expression, new: str, earlier: list[str], scope: Scope
     what = "an ON condition may only equate key columns of the joined table and an earlier one"
     if not (isinstance(pair, exp.EQ) and isinstance(pair.this, exp.Column)
             and isinstance(pair.expression, exp.Column)):
-        raise violation("join-key", what, "move filters to WHERE; " + JOIN_FIX)
+        raise violation("join-key", what, "move filters to WHERE; " + REGISTRY["join-key"].fix)
     sides = [scope.qualify(side, "join") for side in (pair.this, pair.expression)]
     if not all(isinstance(s, exp.Column) for s in sides):
-        raise violation("join-key", what, JOIN_FIX)
+        raise violation("join-key", what)
     tables = {s.table for s in sides}
     if new not in tables or len(tables) != 2 or not tables <= {new, *earlier}:
-        raise violation("join-key", what, JOIN_FIX)
+        raise violation("join-key", what)
     return exp.EQ(this=sides[0], expression=sides[1])
 
 
@@ -220,7 +212,6 @@ def where_filter(draft: Draft) -> Draft:
     conds = list(scope.filters)
     if where is not None:
         if has_aggregate(where.this):
-            raise violation("aggregate-in-where", "WHERE holds an aggregate",
-                            "filter released aggregates with HAVING")
+            raise violation("aggregate-in-where", "WHERE holds an aggregate")
         conds.insert(0, scope.qualify(where.this, "where"))
     return replace(draft, where=exp.and_(*conds) if conds else None)
