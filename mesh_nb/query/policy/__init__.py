@@ -88,25 +88,26 @@ from .whitelist import (
     SYSTEM_PREFIXES, SYSTEM_SCHEMAS, TABLE_ARGS,
 )
 
-Rule = Callable[[Draft], Draft]
+CheckRule = Callable[[Draft], Draft]
+"""A rule of the check: takes the draft, returns it with its part filled in, or raises."""
 
 RULES: dict[str, str] = titles("query")
 """Rule id -> title, for every rule a query can be refused under from its text and schema."""
 
-SHARED_RULES: tuple[Rule, ...] = (
+SHARED_RULES: tuple[CheckRule, ...] = (
     one_select, known_clauses, access_mode, inline_ctes, resolve_tables, whitelisted_nodes,
     some_table, join_conditions, where_filter,
 )
 """The rules both kinds of query run first, in order."""
-AGGREGATE_RULES: tuple[Rule, ...] = (
+AGGREGATE_RULES: tuple[CheckRule, ...] = (
     *SHARED_RULES, group_by, select_list, having, order_by, limit_offset,
 )
 """The rules of a dp-aggregate query, in order."""
-ROW_RULES: tuple[Rule, ...] = (*SHARED_RULES, rows_only, row_outputs, row_order, limit_offset)
+ROW_RULES: tuple[CheckRule, ...] = (*SHARED_RULES, rows_only, row_outputs, row_order, limit_offset)
 """The rules of a pseudonymized-rows or raw-rows query, in order."""
 
 
-def run(draft: Draft, rules: tuple[Rule, ...]) -> Draft:
+def run(draft: Draft, rules: tuple[CheckRule, ...]) -> Draft:
     """Apply ``rules`` to ``draft`` in order; the first that refuses raises."""
     for rule in rules:
         draft = rule(draft)
@@ -143,7 +144,7 @@ def _texts(tree: exp.Expression) -> dict[str, str]:
 
 __all__ = [
     "AGGREGATES", "AGGREGATE_FUNCS", "AGGREGATE_RULES", "ANONYMOUS_SCALARS", "Aggregate",
-    "CheckedQuery", "CheckedRows", "Draft", "EXPRESSION_NODES", "GroupKey", "ROW_ACCESS",
+    "CheckRule", "CheckedQuery", "CheckedRows", "Draft", "EXPRESSION_NODES", "GroupKey", "ROW_ACCESS",
     "ROW_RULES", "RULES", "RowOutput", "SCALAR_FUNCTIONS", "SELECT_CLAUSES", "SHARED_RULES",
     "SYSTEM_PREFIXES", "SYSTEM_SCHEMAS", "TABLE_ARGS", "TableRef", "check", "check_rows",
     "on_outputs", "run",
