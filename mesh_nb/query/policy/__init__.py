@@ -6,11 +6,16 @@
 :data:`RULES` and how to fix the query. Messages name columns, tables, functions and clauses,
 never a value written in the query.
 
-Stages, each a function with expression trees between them::
-
-    parse -> statement (one SELECT) -> clauses -> CTEs -> tables (scope) -> node whitelist
-          -> joins -> WHERE -> [dp] GROUP BY -> select list -> HAVING / ORDER BY / LIMIT
-                    -> [rows] select list -> ORDER BY / LIMIT
+The check is an ordered list of rules, as in sqlglot's optimizer: each a public function
+that takes a :class:`~.scope.Draft` (the parsed tree and what earlier rules found) and returns
+it with its part filled in, or raises. :data:`AGGREGATE_RULES` serves :func:`check`,
+:data:`ROW_RULES` :func:`check_rows`; they share the first nine. The modules group the rules
+by concern: :mod:`.shape` (one SELECT, clauses, CTEs), :mod:`.tables` (access mode, FROM and
+JOIN, joins, WHERE), :mod:`.expressions` (the node whitelist and bounded function
+arguments), :mod:`.aggregates` (aggregates and their bounds), :mod:`.outputs` (GROUP BY and
+the select list) and :mod:`.postprocess` (HAVING, ORDER BY, LIMIT). Every rule id is declared
+once, in :data:`mesh_nb.rules.REGISTRY`; :data:`RULES` maps the ids of the query stage to
+their titles.
 
 Choices worth knowing:
 
@@ -59,57 +64,88 @@ Result fields:
   offset, columns, products)``; its ORDER BY is over qualified source columns.
 """
 
-# The checker is split into the modules of this package, one stage each. Every name of the
-# former single module is re-exported here; the private ones as `_x as _x`, for the tests
-# and callers that reach them.
+from __future__ import annotations
 
-from .aggregates import (
-    _aggregate as _aggregate, _count as _count, _one_source as _one_source,
-    _quantile as _quantile,
-)
-from .bounds import _BOUND_RULES as _BOUND_RULES, _Bounds as _Bounds, _Interval as _Interval
-from .ctes import _Cte as _Cte, _cte as _cte, _ctes as _ctes
-from .entry import check, _prepare as _prepare, _Prepared as _Prepared, _texts as _texts
-from .groups import (
-    _categories as _categories, _group_keys as _group_keys, _group_target as _group_target,
-)
-from .helper import (
-    _conjuncts as _conjuncts, _display as _display, _func_name as _func_name,
-    _has_aggregate as _has_aggregate, _int_literal as _int_literal,
-    _is_aggregate as _is_aggregate, _literal_value as _literal_value, _unique as _unique,
-)
-from .joins import (
-    _JOIN_FIX as _JOIN_FIX, _join_pair as _join_pair, _join_type as _join_type,
-    _joins as _joins, _using as _using, _where as _where,
-)
+from typing import Callable
+
+from sqlglot import exp
+
+from ...contract.model import Contract
+from ...rules import titles
+from ..parse import parse, redact_tree, sql_text, tree_hash
+from .expressions import whitelisted_nodes
 from .model import (
-    Aggregate, AGGREGATE_FUNCS, CheckedQuery, CheckedRows, GroupKey, RowOutput, TableRef,
+    AGGREGATE_FUNCS, Aggregate, CheckedQuery, CheckedRows, GroupKey, RowOutput, TableRef,
 )
-from .modes import ROW_ACCESS, _Mode as _Mode, _mode as _mode, _MODES as _MODES
-from .postprocess import (
-    on_outputs, _limit as _limit, _order as _order, _OverOutputs as _OverOutputs,
-)
-from .rows import check_rows
-from .rules import RULES, _reject as _reject
-from .scope import _Entry as _Entry, _Scope as _Scope, _Source as _Source
-from .select import (
-    _aggregate_name as _aggregate_name, _Names as _Names, _select_list as _select_list,
-)
-from .statement import (
-    _check_function as _check_function, _clauses as _clauses, _parts as _parts,
-    _statement as _statement, _walk as _walk,
-)
-from .tables import _cte_entry as _cte_entry, _scope as _scope, _table_entry as _table_entry
+from .outputs import group_by, row_outputs, rows_only, select_list
+from .postprocess import having, limit_offset, on_outputs, order_by, row_order
+from .scope import ROW_ACCESS, Draft
+from .shape import inline_ctes, known_clauses, one_select
+from .tables import access_mode, join_conditions, resolve_tables, some_table, where_filter
+from .trees import unique
 from .whitelist import (
     AGGREGATES, ANONYMOUS_SCALARS, EXPRESSION_NODES, SCALAR_FUNCTIONS, SELECT_CLAUSES,
-    SYSTEM_PREFIXES, SYSTEM_SCHEMAS, TABLE_ARGS, _AggSpec as _AggSpec, _classes as _classes,
-    _CLAUSE_RULES as _CLAUSE_RULES, _CONTEXT_IDENTIFIER_RULES as _CONTEXT_IDENTIFIER_RULES,
-    _NODE_RULES as _NODE_RULES, _PLACED as _PLACED, _SUPPORTED as _SUPPORTED,
+    SYSTEM_PREFIXES, SYSTEM_SCHEMAS, TABLE_ARGS,
 )
 
+CheckRule = Callable[[Draft], Draft]
+"""A rule of the check: takes the draft, returns it with its part filled in, or raises."""
+
+RULES: dict[str, str] = titles("query")
+"""Rule id -> title, for every rule a query can be refused under from its text and schema."""
+
+SHARED_RULES: tuple[CheckRule, ...] = (
+    one_select, known_clauses, access_mode, inline_ctes, resolve_tables, whitelisted_nodes,
+    some_table, join_conditions, where_filter,
+)
+"""The rules both kinds of query run first, in order."""
+AGGREGATE_RULES: tuple[CheckRule, ...] = (
+    *SHARED_RULES, group_by, select_list, having, order_by, limit_offset,
+)
+"""The rules of a dp-aggregate query, in order."""
+ROW_RULES: tuple[CheckRule, ...] = (*SHARED_RULES, rows_only, row_outputs, row_order, limit_offset)
+"""The rules of a pseudonymized-rows or raw-rows query, in order."""
+
+
+def run(draft: Draft, rules: tuple[CheckRule, ...]) -> Draft:
+    """Apply ``rules`` to ``draft`` in order; the first that refuses raises."""
+    for rule in rules:
+        draft = rule(draft)
+    return draft
+
+
+def check(sql: str, contracts: dict[str, Contract], purpose: str) -> CheckedQuery:
+    """Check a query for a dp-aggregate purpose; raises :class:`PolicyViolation`."""
+    tree = parse(sql)
+    d = run(Draft(tree, contracts, purpose, ("dp-aggregate",)), AGGREGATE_RULES)
+    return CheckedQuery(
+        **_texts(tree), purpose=purpose, tables=d.tables, joins=d.joins, where=d.where,
+        group_keys=d.group_keys, aggregates=d.aggregates, having=d.having, order=d.order,
+        limit=d.limit, offset=d.offset, outputs=d.outputs,
+        columns=d.columns(*(k.expr for k in d.group_keys), *(a.value for a in d.aggregates)),
+        products=unique(t.product for t in d.tables))
+
+
+def check_rows(sql: str, contracts: dict[str, Contract], purpose: str) -> CheckedRows:
+    """Check a row query for a pseudonymized-rows or raw-rows purpose."""
+    tree = parse(sql)
+    d = run(Draft(tree, contracts, purpose, ROW_ACCESS), ROW_RULES)
+    return CheckedRows(
+        **_texts(tree), purpose=purpose, access=d.scope.mode.access, tables=d.tables,
+        joins=d.joins, where=d.where, outputs=d.rows, order=d.order, limit=d.limit,
+        offset=d.offset, columns=d.columns(*(o.expr for o in d.rows), *d.order),
+        products=unique(t.product for t in d.tables))
+
+
+def _texts(tree: exp.Expression) -> dict[str, str]:
+    return {"sql": sql_text(tree), "redacted": sql_text(redact_tree(tree)),
+            "query_hash": tree_hash(tree)}
+
+
 __all__ = [
-    "AGGREGATES", "AGGREGATE_FUNCS", "ANONYMOUS_SCALARS", "Aggregate", "CheckedQuery",
-    "CheckedRows", "EXPRESSION_NODES", "GroupKey", "ROW_ACCESS", "RULES", "RowOutput",
-    "SCALAR_FUNCTIONS", "SELECT_CLAUSES", "SYSTEM_PREFIXES", "SYSTEM_SCHEMAS", "TABLE_ARGS",
-    "TableRef", "check", "check_rows", "on_outputs",
+    "AGGREGATES", "AGGREGATE_FUNCS", "AGGREGATE_RULES", "ANONYMOUS_SCALARS", "Aggregate",
+    "CheckRule", "CheckedQuery", "CheckedRows", "Draft", "EXPRESSION_NODES", "GroupKey", "ROW_ACCESS",
+    "ROW_RULES", "RULES", "RowOutput", "SCALAR_FUNCTIONS", "SELECT_CLAUSES", "SHARED_RULES",
+    "SYSTEM_PREFIXES", "SYSTEM_SCHEMAS", "TABLE_ARGS", "TableRef", "check", "check_rows",
+    "on_outputs", "run",
 ]

@@ -1,21 +1,50 @@
-"""The tables in scope by alias; resolves columns and checks their use under the purpose."""
+"""What the rules share: the access mode, the CTEs to inline, the tables in scope (which
+resolve columns and check their use under the purpose), and the :class:`Draft` each rule takes
+and returns."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from ...contract.model import Column, Contract, Purpose, Table
-from .helper import _unique
-from .model import TableRef
-from .modes import _Mode
-from .rules import _reject
-from .whitelist import _CONTEXT_IDENTIFIER_RULES
+from ...rules import violation
+from .model import Aggregate, GroupKey, RowOutput, TableRef
+from .trees import unique
+from .whitelist import CONTEXT_IDENTIFIER_RULES
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Mode:
+    """What an access mode lets a query do with identifying columns."""
+
+    access: str
+    identifier_contexts: frozenset[str]  # where an allowed direct identifier may appear
+    raw_generalized: bool  # may generalized quasi-identifiers be filtered/sorted raw
+
+
+MODES = {
+    "dp-aggregate": Mode("dp-aggregate", frozenset(), True),
+    "pseudonymized-rows": Mode("pseudonymized-rows", frozenset({"output"}), False),
+    "raw-rows": Mode("raw-rows", frozenset({"output", "where", "order"}), True),
+}
+ROW_ACCESS = ("pseudonymized-rows", "raw-rows")
+
+
+@dataclass(frozen=True)
+class Cte:
+    """A CTE that filters and projects one contract table."""
+
+    table: exp.Expression  # its FROM, a contract table once resolve_tables checked it
+    key: str  # how its body names the table
+    columns: tuple[tuple[str, exp.Expression], ...]  # (name, expr) as the body writes them
+    star: bool  # SELECT * also projects every column of the table
+    where: exp.Expression | None
+
+
+@dataclass(frozen=True)
+class Entry:
     """One table in scope: its contract and what it shows under its alias."""
 
     ref: TableRef
@@ -38,10 +67,10 @@ class _Entry:
 
 
 @dataclass(frozen=True)
-class _Source:
+class Source:
     """A qualified column of a checked expression and its contract column."""
 
-    entry: _Entry
+    entry: Entry
     column: Column
 
     @property
@@ -63,10 +92,10 @@ class _Source:
                 or f"{self.entry.ref.table}.{self.column.name}".lower() in names)
 
 
-class _Scope:
+class Scope:
     """The tables of FROM/JOIN by the name the SQL uses for them; resolves and checks columns."""
 
-    def __init__(self, entries: dict[str, _Entry], mode: _Mode, purpose: str):
+    def __init__(self, entries: dict[str, Entry], mode: Mode, purpose: str):
         self.entries, self.mode, self.purpose = entries, mode, purpose
         self.filters: list[exp.Expression] = []  # CTE filters, qualified
 
@@ -89,7 +118,7 @@ class _Scope:
                 self.check(src, context)
         return out
 
-    def _lookup(self, node: exp.Column) -> tuple[_Entry, str]:
+    def _lookup(self, node: exp.Column) -> tuple[Entry, str]:
         name, qualifier = node.name.lower(), node.table
         if node.args.get("catalog"):
             cands = []
@@ -98,63 +127,100 @@ class _Scope:
                      and (e.ref.product.lower(), e.ref.table.lower()) == (node.db, qualifier)]
         elif qualifier:
             if qualifier not in self.entries:
-                raise _reject("unknown-column", f"no table or alias `{qualifier}` in FROM "
-                              f"(column `{name}`)", f"use one of: {', '.join(self.entries)}")
+                raise violation("unknown-column", f"no table or alias `{qualifier}` in FROM "
+                                f"(column `{name}`)", f"use one of: {', '.join(self.entries)}")
             cands = [self.entries[qualifier]]
         else:
             cands = [e for e in self.entries.values() if e.has(name)]
             if len(cands) > 1:
-                raise _reject("ambiguous-column", f"column `{name}` is in several tables",
-                              "qualify it as alias.column")
+                raise violation("ambiguous-column", f"column `{name}` is in several tables")
         if not cands or not cands[0].has(name):
-            raise _reject("unknown-column", f"no table in FROM has a column `{name}`",
-                          f"use one of: {', '.join(self._allowed_names())}")
+            raise violation("unknown-column", f"no table in FROM has a column `{name}`",
+                            f"use one of: {', '.join(self._allowed_names())}")
         return cands[0], name
 
     def _allowed_names(self) -> list[str]:
-        return list(_unique(c for e in self.entries.values() for c in e.purpose.allowed_columns))
+        return list(unique(c for e in self.entries.values() for c in e.purpose.allowed_columns))
 
     # -- qualified expressions -> contract columns
-    def sources(self, expr: exp.Expression) -> list[_Source]:
+    def sources(self, expr: exp.Expression) -> list[Source]:
         """The distinct contract columns a qualified expression reads."""
-        out: dict[str, _Source] = {}
+        out: dict[str, Source] = {}
         for col in expr.find_all(exp.Column, bfs=False):
             entry = self.by_alias(col.table)
-            src = _Source(entry, entry.column(col.name.lower()))
+            src = Source(entry, entry.column(col.name.lower()))
             out.setdefault(f"{entry.ref.alias}.{src.column.name}", src)
         return list(out.values())
 
-    def by_alias(self, alias: str) -> _Entry:
+    def by_alias(self, alias: str) -> Entry:
         return next(e for e in self.entries.values() if e.ref.alias == alias)
 
-    def check(self, src: _Source, context: str) -> None:
+    def check(self, src: Source, context: str) -> None:
         """May this column be used this way under the purpose?"""
         col, contract = src.column, src.entry.contract
         if context == "join":
             if src.is_unit or col.name in contract.join_keys:
                 return
-            keys = ", ".join(_unique((contract.privacy_unit, *contract.join_keys)))
-            raise _reject("join-key", f"`{col.name}` of {contract.name} is neither its privacy "
-                          "unit nor a declared join key", f"join on one of: {keys}")
+            keys = ", ".join(unique((contract.privacy_unit, *contract.join_keys)))
+            raise violation("join-key", f"`{col.name}` of {contract.name} is neither its privacy "
+                            "unit nor a declared join key", f"join on one of: {keys}")
         if context == "count-distinct":
             if src.is_unit:
                 return
-            raise _reject("count-distinct", f"COUNT(DISTINCT {col.name}) counts something other "
-                          "than the privacy unit", f"use COUNT(DISTINCT {contract.privacy_unit}) "
-                          f"or COUNT({col.name})")
+            raise violation("count-distinct", f"COUNT(DISTINCT {col.name}) counts something other "
+                            "than the privacy unit", f"use COUNT(DISTINCT {contract.privacy_unit}) "
+                            f"or COUNT({col.name})")
         if src.identifying and context not in self.mode.identifier_contexts:
             if self.mode.access == "dp-aggregate":
                 fix = ("direct identifiers never leave a DP query; the privacy unit may only be "
                        "joined on or counted with COUNT(DISTINCT ...)")
             else:
                 fix = "identifiers may be selected (they come back as keyed tokens), not used here"
-            raise _reject(_CONTEXT_IDENTIFIER_RULES[context], f"`{col.name}` of "
-                          f"{contract.name} is a direct identifier", fix)
+            raise violation(CONTEXT_IDENTIFIER_RULES[context], f"`{col.name}` of "
+                            f"{contract.name} is a direct identifier", fix)
         if not src.allowed:
-            raise _reject("column-not-allowed", f"column `{col.name}` of {contract.name} is not "
-                          f"allowed for purpose `{self.purpose}`",
-                          f"use one of: {', '.join(src.entry.purpose.allowed_columns)}")
+            raise violation("column-not-allowed", f"column `{col.name}` of {contract.name} is not "
+                            f"allowed for purpose `{self.purpose}`",
+                            f"use one of: {', '.join(src.entry.purpose.allowed_columns)}")
         if context in ("where", "order") and col.generalize and not self.mode.raw_generalized:
-            raise _reject("generalized-column", f"`{col.name}` is released generalized, so it "
-                          "may not be filtered or sorted on raw values",
-                          "select it and filter the returned (generalized) frame")
+            raise violation("generalized-column", f"`{col.name}` is released generalized, so it "
+                            "may not be filtered or sorted on raw values")
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A query under check: its tree, what it is checked against, and what the rules so far
+    have found. Each rule takes a Draft and returns one with its part filled in; a field is
+    ``None`` (or empty) until the rule named beside it has run."""
+
+    tree: exp.Expression
+    contracts: dict[str, Contract]
+    purpose: str
+    accepted: tuple[str, ...]  # the access modes the check serves
+    select: exp.Select | None = None  # one_select
+    mode: Mode | None = None  # access_mode
+    ctes: dict[str, Cte] = field(default_factory=dict)  # inline_ctes
+    scope: Scope | None = None  # resolve_tables
+    joins: tuple[exp.Expression, ...] = ()  # join_conditions
+    where: exp.Expression | None = None  # where_filter
+    keys: tuple[tuple[exp.Expression, Source, tuple | None], ...] = ()  # group_by
+    group_keys: tuple[GroupKey, ...] = ()  # select_list
+    aggregates: tuple[Aggregate, ...] = ()  # select_list
+    outputs: tuple[str, ...] = ()  # select_list
+    index: dict[exp.Expression, str] = field(default_factory=dict)  # select_list
+    rows: tuple[RowOutput, ...] = ()  # row_outputs
+    having: exp.Expression | None = None  # having
+    order: tuple[exp.Ordered, ...] = ()  # order_by, row_order
+    limit: int | None = None  # limit_offset
+    offset: int | None = None  # limit_offset
+
+    @property
+    def tables(self) -> tuple[TableRef, ...]:
+        """The tables of FROM and JOIN, in order."""
+        return tuple(e.ref for e in self.scope.entries.values())
+
+    def columns(self, *exprs: exp.Expression | None) -> tuple[str, ...]:
+        """Every contract column the joins, the WHERE and ``exprs`` read."""
+        everything = [*self.joins, self.where, *exprs]
+        return unique(s.qualified for e in everything if e is not None
+                      for s in self.scope.sources(e))

@@ -8,12 +8,12 @@ from typing import Callable
 from sqlglot import exp
 
 
-def _classes(*names: str) -> tuple[type, ...]:
+def classes(*names: str) -> tuple[type, ...]:
     """sqlglot expression classes by name, skipping those this sqlglot version lacks."""
     return tuple(getattr(exp, n) for n in names if hasattr(exp, n))
 
 
-SCALAR_FUNCTIONS = _classes(
+SCALAR_FUNCTIONS = classes(
     # dates and times
     "TimestampTrunc", "DateTrunc", "Year", "Month", "Day", "Quarter", "Week", "DayOfWeek",
     "DayOfWeekIso", "DayOfYear", "DayOfMonth", "Hour", "Minute", "Extract", "DateDiff",
@@ -32,7 +32,7 @@ SCALAR_FUNCTIONS = _classes(
 ANONYMOUS_SCALARS = frozenset({"date_part", "datepart", "prefix", "suffix", "strlen",
                                "round_even", "isfinite", "isinf"})
 
-EXPRESSION_NODES = _classes(
+EXPRESSION_NODES = classes(
     "Column", "Identifier", "Literal", "Boolean", "Null", "Paren", "Neg", "Not", "And", "Or",
     "EQ", "NEQ", "GT", "GTE", "LT", "LTE", "NullSafeEQ", "NullSafeNEQ", "Is", "In", "Between",
     "Like", "ILike", "Escape", "Add", "Sub", "Mul", "Div", "IntDiv", "Mod", "DPipe", "DataType",
@@ -41,7 +41,7 @@ EXPRESSION_NODES = _classes(
 )
 
 # Nodes that are harmless only in one place (an Identifier elsewhere could name a column).
-_PLACED: tuple[tuple[type, Callable[[exp.Expression], bool]], ...] = (
+PLACED: tuple[tuple[type, Callable[[exp.Expression], bool]], ...] = (
     (exp.Identifier, lambda n: isinstance(n.parent, (exp.Column, exp.Alias))),
     (exp.Var, lambda n: n.arg_key == "unit" or isinstance(n.parent, exp.Extract)),
     (exp.Alias, lambda n: isinstance(n.parent, exp.Select)),
@@ -52,7 +52,7 @@ _PLACED: tuple[tuple[type, Callable[[exp.Expression], bool]], ...] = (
     (exp.DataTypeParam, lambda n: isinstance(n.parent, exp.DataType)),
 )
 
-_NODE_RULES: tuple[tuple[type | tuple[type, ...], str, str, str], ...] = (
+NODE_RULES: tuple[tuple[type | tuple[type, ...], str, str, str], ...] = (
     (exp.Window, "window-function", "window functions compute over raw rows",
      "aggregate with GROUP BY; order or rank the released frame in pandas"),
     (exp.Subquery, "subquery", "subqueries are not allowed",
@@ -64,7 +64,7 @@ _NODE_RULES: tuple[tuple[type | tuple[type, ...], str, str, str], ...] = (
      "send each SELECT on its own and combine the released frames in pandas"),
     (exp.Filter, "aggregate-filter", "FILTER (WHERE ...) on an aggregate is not supported",
      "put the condition in WHERE, or aggregate a CASE WHEN ... END"),
-    (_classes("Rollup", "Cube", "GroupingSets"), "grouping-sets",
+    (classes("Rollup", "Cube", "GroupingSets"), "grouping-sets",
      "ROLLUP, CUBE and GROUPING SETS are not supported", "send one query per grouping"),
     (exp.Placeholder, "parameter", "query parameters are not supported",
      "write the values into the query"),
@@ -74,7 +74,7 @@ _NODE_RULES: tuple[tuple[type | tuple[type, ...], str, str, str], ...] = (
 
 SELECT_CLAUSES = frozenset({"expressions", "from_", "joins", "where", "group", "having",
                             "order", "limit", "offset", "with_"})
-_CLAUSE_RULES: dict[str, tuple[str, str, str]] = {
+CLAUSE_RULES: dict[str, tuple[str, str, str]] = {
     "qualify": ("window-function", "QUALIFY filters on window functions over raw rows",
                 "filter released values with HAVING"),
     "windows": ("window-function", "WINDOW clauses define window functions over raw rows",
@@ -88,7 +88,7 @@ TABLE_ARGS = frozenset({"this", "db", "catalog", "alias"})
 SYSTEM_SCHEMAS = frozenset({"information_schema", "pg_catalog", "system", "temp"})
 SYSTEM_PREFIXES = ("duckdb_", "pragma_", "pg_", "sqlite_")
 
-_CONTEXT_IDENTIFIER_RULES = {
+CONTEXT_IDENTIFIER_RULES = {
     "output": "identifier-in-output", "where": "identifier-in-where",
     "aggregate": "identifier-in-aggregate", "group": "group-by-identifier",
     "order": "identifier-in-order",
@@ -96,7 +96,7 @@ _CONTEXT_IDENTIFIER_RULES = {
 
 
 @dataclass(frozen=True)
-class _AggSpec:
+class AggSpec:
     """How one sqlglot aggregate class maps to an :class:`Aggregate`."""
 
     func: str
@@ -105,21 +105,21 @@ class _AggSpec:
     quantile_arg: str | None = None  # argument holding q, for QUANTILE / PERCENTILE_*
 
 
-AGGREGATES: dict[type, _AggSpec] = {
-    exp.Count: _AggSpec("count"),
-    exp.Sum: _AggSpec("sum"),
-    exp.Avg: _AggSpec("avg"),
-    exp.Variance: _AggSpec("var", sample=True),
-    exp.VariancePop: _AggSpec("var"),
-    exp.Stddev: _AggSpec("stddev", sample=True),
-    exp.StddevSamp: _AggSpec("stddev", sample=True),
-    exp.StddevPop: _AggSpec("stddev"),
-    exp.Median: _AggSpec("median", quantile=0.5),
-    exp.Quantile: _AggSpec("quantile", quantile_arg="quantile"),
-    exp.PercentileCont: _AggSpec("quantile", quantile_arg="expression"),
-    exp.PercentileDisc: _AggSpec("quantile", quantile_arg="expression"),
+AGGREGATES: dict[type, AggSpec] = {
+    exp.Count: AggSpec("count"),
+    exp.Sum: AggSpec("sum"),
+    exp.Avg: AggSpec("avg"),
+    exp.Variance: AggSpec("var", sample=True),
+    exp.VariancePop: AggSpec("var"),
+    exp.Stddev: AggSpec("stddev", sample=True),
+    exp.StddevSamp: AggSpec("stddev", sample=True),
+    exp.StddevPop: AggSpec("stddev"),
+    exp.Median: AggSpec("median", quantile=0.5),
+    exp.Quantile: AggSpec("quantile", quantile_arg="quantile"),
+    exp.PercentileCont: AggSpec("quantile", quantile_arg="expression"),
+    exp.PercentileDisc: AggSpec("quantile", quantile_arg="expression"),
 }
-_SUPPORTED = ("COUNT(*), COUNT(col), COUNT(DISTINCT unit), SUM, AVG, VAR_SAMP/VAR_POP, "
+SUPPORTED_AGGREGATES = ("COUNT(*), COUNT(col), COUNT(DISTINCT unit), SUM, AVG, VAR_SAMP/VAR_POP, "
               "STDDEV_SAMP/STDDEV_POP, MEDIAN, QUANTILE_CONT(col, q)")
 
 # Limits that keep the engine total in time as well as in errors (see mesh_nb.query.total and

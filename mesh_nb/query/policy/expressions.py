@@ -1,19 +1,16 @@
-"""The one SELECT of a query, its clauses and the node whitelist walk."""
+"""Columns and expressions: every node of the query is on the whitelist, and every function
+argument that sets how much work a function does (or can make it raise) is a bounded literal."""
 
 from __future__ import annotations
 
 import re
-from typing import Iterator
 
 from sqlglot import exp
 
-from .helper import _func_name
-from .rules import _reject
+from ...rules import violation
+from .scope import Draft
+from .trees import func_name, parts
 from .whitelist import (
-    _CLAUSE_RULES,
-    _NODE_RULES,
-    _PLACED,
-    _SUPPORTED,
     AGGREGATES,
     ANONYMOUS_SCALARS,
     EXPRESSION_NODES,
@@ -23,78 +20,60 @@ from .whitelist import (
     MAX_LIKE_WILDCARDS,
     MAX_REGEXP_REPEATS,
     MAX_SIZE,
+    NODE_RULES,
     PARSE_ONLY_EXCLUDED,
+    PLACED,
     SCALAR_FUNCTIONS,
-    SELECT_CLAUSES,
+    SUPPORTED_AGGREGATES,
 )
 
 
-def _statement(tree: exp.Expression) -> exp.Select:
-    """The one SELECT of the query."""
-    while isinstance(tree, (exp.Subquery, exp.Paren)) and not tree.alias:
-        tree = tree.this
-    if isinstance(tree, exp.Select):
-        return tree
-    if isinstance(tree, exp.SetOperation):
-        raise _reject("set-operation", f"{tree.key.upper()} combines several queries",
-                      "send each SELECT on its own and combine the released frames in pandas")
-    kind = str(tree.this).upper() if isinstance(tree, exp.Command) else tree.key.upper()
-    raise _reject("forbidden-statement", f"`{kind}` statements are not allowed, only SELECT",
-                  "send one SELECT over contract tables named `product.table`")
+def whitelisted_nodes(draft: Draft) -> Draft:
+    """Every expression of the SELECT (not its FROM) holds only whitelisted nodes, and
+    functions with bounded literal arguments (rules ``window-function``, ``subquery``,
+    ``set-operation``, ``aggregate-filter``, ``grouping-sets``, ``parameter``,
+    ``select-star``, ``unsupported-syntax``, ``unknown-function``, ``unsupported-aggregate``,
+    ``size-argument``, ``growing-replace``, ``format-literal``, ``regexp-pattern``,
+    ``like-pattern``)."""
+    for part in parts(draft.select):
+        check_nodes(part)
+    return draft
 
 
-def _clauses(select: exp.Select) -> None:
-    """Only the clauses the whitelist knows."""
-    for key, value in select.args.items():
-        if key in SELECT_CLAUSES or value is None or value is False or value == []:
-            continue
-        rule, what, fix = _CLAUSE_RULES.get(key, (
-            "unsupported-syntax", f"the `{key}` clause is not supported",
-            "use SELECT ... FROM ... [JOIN] [WHERE] [GROUP BY] [HAVING] [ORDER BY] [LIMIT]"))
-        raise _reject(rule, what, fix)
-
-
-def _walk(node: exp.Expression | None) -> None:
+def check_nodes(node: exp.Expression | None) -> None:
     """Every node is a whitelisted expression or function."""
     if node is None:
         return
     for n in node.walk():
-        for klass, rule, what, fix in _NODE_RULES:
+        for klass, rule, what, fix in NODE_RULES:
             if isinstance(n, klass):
-                raise _reject(rule, what, fix)
+                raise violation(rule, what, fix)
         if isinstance(n, exp.Star):
             if not isinstance(n.parent, exp.Count):
-                raise _reject("select-star", "SELECT * is not allowed",
-                              "name the columns (and aggregate them)")
+                raise violation("select-star", "SELECT * is not allowed")
         elif isinstance(n, EXPRESSION_NODES):  # before Func: AND, OR are sqlglot Funcs too
-            if not all(placed(n) for klass, placed in _PLACED if isinstance(n, klass)):
-                raise _reject("unsupported-syntax", f"`{n.key}` is not supported here",
-                              "use columns, literals, comparisons, arithmetic, CASE and the "
-                              "whitelisted functions")
+            if not all(placed(n) for klass, placed in PLACED if isinstance(n, klass)):
+                raise violation("unsupported-syntax", f"`{n.key}` is not supported here")
             if isinstance(n, (exp.Like, exp.ILike)):
                 _check_like(n)
         elif isinstance(n, exp.Func):
             _check_function(n)
         else:
-            raise _reject("unsupported-syntax", f"`{n.key}` expressions are not supported",
-                          "use columns, literals, comparisons, arithmetic, CASE and the "
-                          "whitelisted functions")
+            raise violation("unsupported-syntax", f"`{n.key}` expressions are not supported")
 
 
 def _check_function(node: exp.Func) -> None:
     if type(node) in AGGREGATES:
         return
-    name = _func_name(node)
+    name = func_name(node)
     if isinstance(node, SCALAR_FUNCTIONS) or (isinstance(node, exp.Anonymous)
                                              and name in ANONYMOUS_SCALARS):
         _check_arguments(node, name)
         return
     if isinstance(node, exp.AggFunc):
-        raise _reject("unsupported-aggregate", f"aggregate `{name}` is not supported",
-                      f"use {_SUPPORTED}")
-    raise _reject("unknown-function", f"function `{name}` is not on the whitelist",
-                  "use comparisons, arithmetic, CASE, CAST, date_trunc/year/month, "
-                  "lower/upper/substring, round/floor/abs, coalesce")
+        raise violation("unsupported-aggregate", f"aggregate `{name}` is not supported",
+                        f"use {SUPPORTED_AGGREGATES}")
+    raise violation("unknown-function", f"function `{name}` is not on the whitelist")
 
 
 # --------------------------------------------------------------------------- totality
@@ -121,32 +100,30 @@ def _check_arguments(node: exp.Func, name: str) -> None:
     """Arguments a whitelisted function may only take as (bounded) literals."""
     if isinstance(node, exp.Pad):
         if not _int_in(node.expression, 0, MAX_SIZE):
-            raise _reject("size-argument", f"the length of `{name}` must be an integer "
-                          f"literal from 0 to {MAX_SIZE}: a length built from data, or a "
-                          "huge one, makes one row cost seconds",
-                          f"write the length as a number up to {MAX_SIZE}")
+            raise violation("size-argument", f"the length of `{name}` must be an integer "
+                            f"literal from 0 to {MAX_SIZE}: a length built from data, or a "
+                            "huge one, makes one row cost seconds",
+                            f"write the length as a number up to {MAX_SIZE}")
     digits = (node.args.get("decimals") if isinstance(node, (exp.Round, exp.Trunc))
               else node.expressions[1] if name == "round_even" and len(node.expressions) > 1
               else None)
     if digits is not None and not _int_in(digits, -MAX_DIGITS, MAX_DIGITS):
-        raise _reject("size-argument", f"the digits of `{name}` must be an integer literal "
-                      f"from -{MAX_DIGITS} to {MAX_DIGITS}",
-                      f"write the digits as a number between -{MAX_DIGITS} and {MAX_DIGITS}")
+        raise violation("size-argument", f"the digits of `{name}` must be an integer literal "
+                        f"from -{MAX_DIGITS} to {MAX_DIGITS}",
+                        f"write the digits as a number between -{MAX_DIGITS} and {MAX_DIGITS}")
     if isinstance(node, exp.Replace):
         pattern, replacement = _string(node.expression), _string(node.args.get("replacement"))
         if pattern is None or replacement is None or len(replacement) > len(pattern):
-            raise _reject("growing-replace", "`replace` needs a literal pattern and a literal "
-                          "replacement no longer than the pattern: a growing replace, nested, "
-                          "doubles a string at every level",
-                          "replace with a shorter (or equally long) literal, or use "
-                          "starts_with/contains/LIKE to test for the text")
+            raise violation("growing-replace", "`replace` needs a literal pattern and a literal "
+                            "replacement no longer than the pattern: a growing replace, nested, "
+                            "doubles a string at every level")
     unit = (node.expressions[0] if name in ("date_part", "datepart") and node.expressions
             else node.args.get("unit") if isinstance(node, (exp.TimestampTrunc, exp.DateTrunc,
                                                             exp.DateDiff)) else None)
     if unit is not None and not (isinstance(unit, exp.Var) or _string(unit) is not None):
-        raise _reject("format-literal", f"the date part of `{name}` must be a literal such as "
-                      "'month': a unit built from data is invalid for some rows",
-                      "write the unit as a literal: 'year', 'month', 'day', ...")
+        raise violation("format-literal", f"the date part of `{name}` must be a literal such as "
+                        "'month': a unit built from data is invalid for some rows",
+                        "write the unit as a literal: 'year', 'month', 'day', ...")
     if type(node).__name__.startswith("Regexp"):
         _check_regexp(node, name)
     if isinstance(node, (exp.TimeToStr, exp.StrToTime, exp.StrToDate)):
@@ -154,10 +131,10 @@ def _check_arguments(node: exp.Func, name: str) -> None:
         problem = ("it is not a string literal" if fmt is None
                    else _format_problem(fmt, parse=not isinstance(node, exp.TimeToStr)))
         if problem:
-            raise _reject("format-literal", f"the format of `{name}` cannot be used: {problem}",
-                          "write the format as a string literal of specifiers "
-                          f"({' '.join(sorted(FORMAT_SPECIFIERS))}) and the separators "
-                          f"`{''.join(sorted(FORMAT_PUNCTUATION))}`")
+            raise violation("format-literal", f"the format of `{name}` cannot be used: {problem}",
+                            "write the format as a string literal of specifiers "
+                            f"({' '.join(sorted(FORMAT_SPECIFIERS))}) and the separators "
+                            f"`{''.join(sorted(FORMAT_PUNCTUATION))}`")
 
 
 def _format_problem(fmt: str, *, parse: bool) -> str | None:
@@ -177,18 +154,18 @@ def _check_regexp(node: exp.Func, name: str) -> None:
            "starts_with, ends_with, contains")
     pattern = _string(node.expression)
     if pattern is None:
-        raise _reject("regexp-pattern", f"the pattern of `{name}` must be a string literal: "
-                      "a pattern built from data can fail to compile for one row", fix)
+        raise violation("regexp-pattern", f"the pattern of `{name}` must be a string literal: "
+                        "a pattern built from data can fail to compile for one row", fix)
     for key in ("flag", "modifiers", "parameters"):
         if node.args.get(key) is not None and _string(node.args[key]) is None:
-            raise _reject("regexp-pattern", f"the options of `{name}` must be a string "
-                          "literal", "write the options as a literal such as 'i'")
+            raise violation("regexp-pattern", f"the options of `{name}` must be a string "
+                            "literal", "write the options as a literal such as 'i'")
     problem = _regexp_problem(pattern)
     if problem:
-        raise _reject("regexp-pattern", f"the pattern of `{name}` cannot be used: {problem} "
-                      "(Spark's backtracking regex can take time exponential in a value's "
-                      "length, or reject what DuckDB accepts, for the rows that reach it)",
-                      fix)
+        raise violation("regexp-pattern", f"the pattern of `{name}` cannot be used: {problem} "
+                        "(Spark's backtracking regex can take time exponential in a value's "
+                        "length, or violation what DuckDB accepts, for the rows that reach it)",
+                        fix)
 
 
 _REPEAT = re.compile(r"\{(\d{1,4})(,(\d{0,4}))?\}")
@@ -277,42 +254,29 @@ def _check_like(node: exp.Like | exp.ILike) -> None:
            "use starts_with, ends_with, contains")
     pattern = _string(node.expression)
     if pattern is None:
-        raise _reject("like-pattern", f"the {kind} pattern must be a string literal: a pattern "
-                      "built from data can be malformed (Spark raises) for one row", fix)
+        raise violation("like-pattern", f"the {kind} pattern must be a string literal: a pattern "
+                        "built from data can be malformed (Spark raises) for one row", fix)
     escape_node = node.parent.expression if isinstance(node.parent, exp.Escape) else None
     escape = _string(escape_node) if escape_node is not None else None
     if escape_node is not None and (escape is None or len(escape) != 1):
-        raise _reject("like-pattern", f"the ESCAPE of {kind} must be a one-character string "
-                      "literal", fix)
+        raise violation("like-pattern", f"the ESCAPE of {kind} must be a one-character string "
+                        "literal", fix)
     wildcards, i = 0, 0
     while i < len(pattern):
         c = pattern[i]
         if escape is not None and c == escape:
             if i + 1 >= len(pattern) or pattern[i + 1] not in ("%", "_", escape):
-                raise _reject("like-pattern", f"the {kind} pattern has an escape character "
-                              "that precedes no `%`, `_` or itself (Spark raises on it)", fix)
+                raise violation("like-pattern", f"the {kind} pattern has an escape character "
+                                "that precedes no `%`, `_` or itself (Spark raises on it)", fix)
             i += 2
             continue
         if escape is None and c == "\\":
-            raise _reject("like-pattern", f"the {kind} pattern holds a backslash without an "
-                          "ESCAPE clause: Spark reads it as an escape, DuckDB as a character",
-                          fix)
+            raise violation("like-pattern", f"the {kind} pattern holds a backslash without an "
+                            "ESCAPE clause: Spark reads it as an escape, DuckDB as a character",
+                            fix)
         wildcards += c == "%"
         i += 1
     if wildcards > MAX_LIKE_WILDCARDS:
-        raise _reject("like-pattern", f"the {kind} pattern has {wildcards} `%` wildcards (at "
-                      f"most {MAX_LIKE_WILDCARDS}): Spark's backtracking match of many `%` "
-                      "costs seconds on one long value", fix)
-
-
-def _parts(select: exp.Select) -> Iterator[exp.Expression | None]:
-    """The expression parts of a SELECT (not its FROM)."""
-    yield from select.expressions
-    for key in ("where", "having"):
-        clause = select.args.get(key)
-        yield clause.this if clause else None
-    for key in ("group", "order"):
-        clause = select.args.get(key)
-        yield from (clause.expressions if clause else ())
-    for join in select.args.get("joins") or []:
-        yield join.args.get("on")
+        raise violation("like-pattern", f"the {kind} pattern has {wildcards} `%` wildcards (at "
+                        f"most {MAX_LIKE_WILDCARDS}): Spark's backtracking match of many `%` "
+                        "costs seconds on one long value", fix)
