@@ -25,7 +25,6 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "json", ".ndjson": "j
 UNIT_NAME = re.compile(r"(^|_)(id|pid|person_id|customer_id|user_id|patient_id|member_id)$",
                        re.IGNORECASE)
 MAX_CATEGORIES = 20
-QUASI_ENTITIES = frozenset({"DATE_TIME", "LOCATION", "NRP", "AGE", "US_ZIP", "ZIP_CODE"})
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -79,11 +78,10 @@ def _bounds(series: pd.Series) -> tuple[float, float]:
 
 def _column(name: str, series: pd.Series, entity: str | None) -> ColumnDoc:
     """A column's draft declaration from its values and the entity the scan found in it."""
-    from ..pii.alerts import DIRECT_ENTITIES
+    from ..pii.entities import classification_of
 
     logical = _logical(series)
-    klass = ("direct-identifier" if entity in DIRECT_ENTITIES else
-             "quasi-identifier" if entity in QUASI_ENTITIES else "public")
+    klass = classification_of(entity)
     if UNIT_NAME.search(name) and klass == "public":
         klass = "direct-identifier"  # an id names the person
     bounds = categories = None
