@@ -50,11 +50,13 @@ def check_contract_text(text: str, *, name_hint: str, folder: str | Path | None 
 
     With a ``folder``, the text reads as that folder's ``datacontract.yaml`` (data paths
     resolve there; ``count_rows`` checks the files). Without one, the contract is held apart
-    from its data: it reads as ``<name_hint>/datacontract.yaml`` and its data paths stay as
-    written, relative and unresolved.
+    from its data: its problems name ``<name_hint>/datacontract.yaml`` (the hint may be a
+    product name or a URL), and its path and data paths stay relative to ``name_hint``, as
+    written and unresolved.
     """
     file = Path(folder if folder is not None else name_hint) / CONTRACT_FILE
-    src, problems = parse_yaml(text, str(file))
+    shown = str(file) if folder is not None else f"{name_hint}/{CONTRACT_FILE}"
+    src, problems = parse_yaml(text, shown)
     return _checked(src, problems, file, resolve=folder is not None, count_rows=count_rows)
 
 
