@@ -20,8 +20,9 @@ seed and the family's name), so changing one family never changes the others.
 
 The contracts are ODCS v3.1 YAML; the mesh_nb privacy policy rides in
 ``customProperties.meshNbPrivacy`` (see ``/work/shared/contract-example.yaml``). Both products
-are described by a small :class:`ProductSpec` and written by one function,
-:func:`contract_yaml`, which also types the parquet file, so data and contract cannot drift.
+are described by a small :class:`ProductSpec`, which types the parquet file and becomes the
+contract written by :func:`mesh_nb.contract.odcs.contract_text`, so data and contract cannot
+drift.
 
 Choices worth knowing:
 
@@ -43,14 +44,15 @@ Choices worth knowing:
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 from faker.providers.person.en_US import Provider as _FakerPerson
+
+from .contract.odcs import ColumnDoc, ContractDoc, ServerDoc, TableDoc, contract_text
 
 __all__ = ["write_demo", "contract_yaml", "ProductSpec", "Col", "CUSTOMERS", "SALES",
            "MARKETING"]
@@ -388,22 +390,8 @@ _TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class Col:
-    """What the owner declares about one column."""
-
-    name: str
-    logical: str
-    classification: str
-    description: str
-    pii: bool = False
-    entity: str | None = None  # presidio entity type expected in the values
-    bounds: tuple[float, float] | None = None
-    categories: tuple[str, ...] | None = None
-    generalize: dict | None = None  # how pseudonymized-rows purposes coarsen it
-    options: dict | None = None  # further logicalTypeOptions (format, pattern)
-    required: bool = False
-    primary_key: bool = False
+Col = ColumnDoc
+"""What the owner declares about one column (the contract writer's :class:`ColumnDoc`)."""
 
 
 @dataclass(frozen=True)
@@ -433,162 +421,29 @@ class ProductSpec:
         return next(m["username"] for m in self.members if m.get("role") == "owner")
 
     def arrow_schema(self) -> pa.Schema:
-        return pa.schema([(c.name, _TYPES[c.logical][0]) for c in self.columns])
+        return pa.schema([(c.name, _TYPES[c.logical_type][0]) for c in self.columns])
 
-
-class _Flow(dict):
-    """A mapping written inline: ``{property: pii, value: true}``."""
-
-
-class _FlowList(list):
-    """A list written inline: ``[north, south]``."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(
-    _Flow, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True))
-_Dumper.add_representer(
-    _FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
-
-
-def _flow(value):
-    """Recursively mark a small structure to be written inline."""
-    if isinstance(value, dict):
-        return _Flow({k: _flow(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return _FlowList(_flow(v) for v in value)
-    return value
-
-
-def _property(col: Col) -> dict:
-    """One ODCS schema property from a column declaration."""
-    prop: dict = {"name": col.name, "logicalType": col.logical,
-                  "physicalType": _TYPES[col.logical][1]}
-    options = dict(col.options or {})
-    if col.bounds is not None:
-        lo, hi = (int(b) if float(b).is_integer() else b for b in col.bounds)
-        options.update(minimum=lo, maximum=hi)
-    if options:
-        prop["logicalTypeOptions"] = _flow(options)
-    if col.required:
-        prop["required"] = True
-    if col.primary_key:
-        prop.update(primaryKey=True, unique=True)
-    prop["classification"] = col.classification
-    prop["description"] = col.description
-    custom = []
-    if col.pii:
-        prop["tags"] = _flow(["pii"])
-        custom.append({"property": "pii", "value": True})
-    if col.entity:
-        custom.append({"property": "meshNbPiiEntity", "value": col.entity})
-    if col.generalize:
-        custom.append({"property": "meshNbGeneralize", "value": col.generalize})
-    if custom:
-        prop["customProperties"] = [_flow(c) for c in custom]
-    if col.categories is not None:
-        prop["quality"] = [{"metric": "invalidValues",
-                            "arguments": _flow({"validValues": list(col.categories)}),
-                            "mustBe": 0}]
-    return prop
-
-
-def _policy(policy: dict) -> dict:
-    """The meshNbPrivacy value; small leaves (lists, budgets) inline."""
-    purposes = {
-        name: {k: (_flow(v) if isinstance(v, (list, tuple, dict)) else v) for k, v in p.items()}
-        for name, p in policy["purposes"].items()
-    }
-    head = {k: (_flow(v) if isinstance(v, (list, tuple)) else v)
-            for k, v in policy.items() if k != "purposes"}
-    return {**head, "purposes": purposes}
-
-
-# Comments appended to the first line that starts with the key (teaching notes for readers).
-_NOTES = {
-    "dateIn:": "quoted: an unquoted YAML date fails the ODCS pydantic model",
-    "path:": "relative to this file; the file stem is the table name",
-    "classification:": "direct-identifier | quasi-identifier | sensitive | public",
-    "logicalTypeOptions: {minimum":
-        "bounds: values are clamped here before DP aggregation (sensitivity)",
-    "- {property: pii,": "datacontract-cli reads this as DCS `pii`",
-    "- {property: meshNbPiiEntity,": "presidio entity type the PII scan expects in this column",
-    "- {property: meshNbGeneralize,": "how pseudonymized-rows purposes coarsen this column",
-    "- metric: invalidValues": "the public category set: DP group-bys release every category",
-    "privacyUnit:": "the column naming the protected person",
-    "maxContributions:": "rows one person keeps after contribution bounding",
-    "joinKeys:": "columns other products may join on",
-    "access: dp-aggregate": "only differentially private aggregates",
-    "access: pseudonymized-rows": "rows; identifiers become keyed tokens",
-    "maxEpsilonPerQuery:": "largest epsilon one query may spend",
-}
-
-
-def _annotate(text: str) -> str:
-    notes = dict(_NOTES)
-    lines = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        for key in list(notes):
-            if stripped.startswith(key):
-                line = f"{line}  # {notes.pop(key)}"
-                break
-        lines.append(line)
-    return "\n".join(lines) + "\n"
-
-
-def _dump(section: dict) -> str:
-    return yaml.dump(section, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     width=1000, allow_unicode=True)
+    def document(self) -> ContractDoc:
+        """The contract to write: one table in one parquet file, typed as DuckDB reads it."""
+        columns = tuple(replace(c, physical_type=_TYPES[c.logical_type][1])
+                        for c in self.columns)
+        return ContractDoc(
+            id=self.id, name=self.name, team=self.team, domain=self.domain,
+            description=self.description, tags=self.tags, members=self.members,
+            roles=({"role": "mesh_nb_analyst", "access": "read",
+                    "firstLevelApprovers": self.owner},),
+            servers=(ServerDoc(f"./{self.file}", server="local-parquet"),),
+            tables=(TableDoc(self.table, columns, self.table, self.table_description),),
+            retention_years=self.retention_years, policy=self.policy, support=self.support,
+            comment=f"mesh_nb demo data product `{self.name}` -- synthetic data, fake people "
+                    "only.\nAn Open Data Contract Standard (ODCS) v3.1 contract; mesh_nb's "
+                    "privacy policy is the\nmeshNbPrivacy custom property at the end, so other "
+                    "ODCS tools can still read the file.")
 
 
 def contract_yaml(spec: ProductSpec) -> str:
     """The ODCS v3.1 contract of one product, as commented YAML text."""
-    header = {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": spec.id, "version": "1.0.0",
-        "name": spec.name, "status": "active", "domain": spec.domain,
-        "tags": _flow(list(spec.tags)), "description": spec.description,
-    }
-    team = {"team": {"name": spec.team, "members": list(spec.members)},
-            "roles": [{"role": "mesh_nb_analyst", "access": "read",
-                       "firstLevelApprovers": spec.owner}]}
-    servers = {"servers": [{"server": "local-parquet", "type": "local",
-                            "path": f"./{spec.file}", "format": "parquet"}]}
-    schema = {"schema": [{"name": spec.table, "physicalType": "table",
-                          "physicalName": spec.table, "description": spec.table_description,
-                          "properties": [_property(c) for c in spec.columns]}]}
-    sla = {"slaProperties": [_flow({"property": "retention", "value": spec.retention_years,
-                                    "unit": "y"})]}
-    policy = {"customProperties": [{
-        "id": "mesh_nb_privacy", "property": "meshNbPrivacy",
-        "description": "Per-purpose policy enforced by mesh_nb; written by the data product owner.",
-        "value": _policy(spec.policy)}]}
-    sections = [
-        (f"mesh_nb demo data product `{spec.name}` -- synthetic data, fake people only.\n"
-         "An Open Data Contract Standard (ODCS) v3.1 contract; mesh_nb's privacy policy is the\n"
-         "meshNbPrivacy custom property at the end, so other ODCS tools can still read the file.",
-         header),
-        ("The owning team. The owner approves row-level purposes and reviews the ledger.", team),
-        ("Where the data lives.", servers),
-        ("What each column is. classification, pii and meshNbPiiEntity drive the PII scan and\n"
-         "pseudonymization; logicalTypeOptions bounds and the validValues rule drive DP.", schema),
-        (None, sla),
-        ("The privacy policy: the privacy unit, contribution bound and declared purposes.\n"
-         "An analyst binds a session to exactly one purpose; everything else is refused.", policy),
-    ]
-    if spec.support:
-        sections.append(("Who to contact about this product.",
-                         {"support": [_flow(s) for s in spec.support]}))
-    parts = []
-    for comment, section in sections:
-        if comment:
-            parts.append("".join(f"# {c}\n" for c in comment.splitlines()))
-        parts.append(_dump(section))
-        parts.append("\n")
-    return _annotate("".join(parts).rstrip("\n"))
+    return contract_text(spec.document())
 
 
 def _write_product(root: Path, spec: ProductSpec, columns: dict[str, np.ndarray]) -> None:

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from mesh_nb import ContractError, check_contract, load_contract
+from mesh_nb.contract import (ColumnDoc, ContractDoc, ServerDoc, TableDoc, check_contract_text,
+                              contract_text, load_contract_text)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clinic" / "datacontract.yaml"
 
@@ -138,6 +140,78 @@ def test_malformed_contract(product: Path, case: tuple) -> None:
     with pytest.raises(ContractError) as err:
         load_contract(product)
     assert words in str(err.value)
+
+
+DATA_CASES = ("delta-vs-rows", "data-file-missing")
+
+
+@pytest.mark.parametrize("case", [c for c in MALFORMED if c[0] not in DATA_CASES],
+                         ids=[c[0] for c in MALFORMED if c[0] not in DATA_CASES])
+def test_malformed_contract_text_names_its_source(product: Path, case: tuple) -> None:
+    """From text (a server's published contract), the same problem at the same line, named by
+    the hint; nothing is written to disk for it."""
+    _, old, new, line, field, words = case
+    text = (product / "datacontract.yaml").read_text().replace(old, new, 1)
+    contract, problems = check_contract_text(text, name_hint="clinic")
+    assert contract is None
+    matching = [p for p in problems if words in str(p)]
+    assert matching, f"expected {words!r} in:\n" + "\n".join(map(str, problems))
+    p = matching[0]
+    assert (p.line == line if line is not None else True) and field in p.field, str(p)
+    assert str(p).startswith(f"{Path('clinic') / 'datacontract.yaml'}:"), str(p)
+    with pytest.raises(ContractError) as err:
+        load_contract_text(text, name_hint="clinic")
+    assert words in str(err.value)
+
+
+def test_contract_text_reads_like_its_file(product: Path) -> None:
+    text = (product / "datacontract.yaml").read_text()
+    assert load_contract_text(text, name_hint="x", folder=product, count_rows=True) == \
+        load_contract(product)
+    apart = load_contract_text(text, name_hint="clinic")  # held apart from its data
+    assert apart.path == Path("clinic") / "datacontract.yaml"
+    assert apart.table("visits").data_path == Path("clinic/data/clinic_visits.parquet")
+    assert apart.purposes == load_contract(product).purposes
+    _, problems = check_contract_text(text.replace("delta: 1.0e-6,", "delta: 0.01,"),
+                                      name_hint="x", folder=product, count_rows=True)
+    assert [p.field for p in problems] == [
+        "customProperties[0].value.purposes.capacity_planning.budget.delta"]
+
+
+def test_written_contract_loads_as_declared(tmp_path: Path) -> None:
+    """The writer's document -> YAML text -> the loader gives back what was declared."""
+    pd.DataFrame({"pid": ["a", "b"], "score": [1.5, 7.0], "team": ["x", "y"],
+                  "mail": ["a@example.org", "b@example.org"]}).to_parquet(tmp_path / "t.parquet")
+    doc = ContractDoc(
+        id="t-1", name="t", team="owners", servers=(ServerDoc("./t.parquet"),),
+        description={"purpose": "A test product."}, retention_years=2, tags=("x",),
+        members=({"username": "o@example.org", "role": "owner", "dateIn": "2025-01-01"},),
+        tables=(TableDoc("rows", (
+            ColumnDoc("pid", "string", "direct-identifier", "The person.", required=True),
+            ColumnDoc("score", "number", "sensitive", bounds=(0.0, 10.5),
+                      generalize={"bin": 2}),
+            ColumnDoc("team", "string", "public", categories=("x", "y")),
+            ColumnDoc("mail", "string", "direct-identifier", pii=True,
+                      entity="EMAIL_ADDRESS", options={"format": "email"})), "t"),),
+        policy={"policyVersion": 1, "privacyUnit": "pid", "maxContributions": 2,
+                "purposes": {"look": {"description": "Looking.", "access": "dp-aggregate",
+                                      "allowedColumns": ["score", "team"],
+                                      "budget": {"epsilon": 1.0, "delta": 1e-3},
+                                      "maxEpsilonPerQuery": 0.5}}},
+        comment="A test contract.\nTwo lines.")
+    text = contract_text(doc)
+    assert text.startswith("# A test contract.\n# Two lines.\napiVersion: v3.1.0\n")
+    c = load_contract_text(text, name_hint="t", folder=tmp_path, count_rows=True)
+    rows = c.table("rows")
+    assert rows.data_path == (tmp_path / "t.parquet").resolve()
+    assert rows.column("score").bounds == (0.0, 10.5)
+    assert rows.column("score").generalize == {"bin": 2}
+    assert rows.column("team").categories == ("x", "y")
+    assert rows.column("mail").pii and rows.column("mail").pii_entity == "EMAIL_ADDRESS"
+    assert rows.column("pid").required and rows.column("pid").identifier
+    assert c.owners == ("o@example.org",) and c.max_contributions == 2
+    assert c.purpose("look").budget.epsilon == 1.0 and c.purpose("look").allowed_columns == (
+        "score", "team")
 
 
 def test_all_problems_are_reported_at_once(product: Path) -> None:

@@ -150,6 +150,30 @@ def test_column_name_exclusions():
     assert name_entity("c7") is None
 
 
+def test_one_registry_answers_for_every_entity():
+    """Scanner, alerts and `mesh-nb init` read the same records: what the scanner may claim,
+    what a draft contract classifies it as, and which types identify a person directly."""
+    from mesh_nb.contract.model import CLASSIFICATIONS
+    from mesh_nb.pii import ENTITIES, alerts
+    from mesh_nb.pii.entities import (DIRECT_ENTITIES, FREE_TEXT_ENTITIES, NAME_CUE_ORDER,
+                                      REGISTRY, STRONG_ENTITIES, classification_of, entity)
+
+    assert ENTITIES == tuple(e.name for e in REGISTRY if e.scanned) and "ZIP_CODE" in ENTITIES
+    assert sorted(NAME_CUE_ORDER) == sorted(ENTITIES)
+    assert set(STRONG_ENTITIES) | set(FREE_TEXT_ENTITIES) <= set(ENTITIES)
+    assert all(e.classification in CLASSIFICATIONS for e in REGISTRY)
+    assert all(e.strength > 0 and e.shape_tag for e in REGISTRY if e.scanned)
+    assert alerts.DIRECT_ENTITIES is DIRECT_ENTITIES and "US_PASSPORT" in DIRECT_ENTITIES
+    assert "DATE_TIME" not in DIRECT_ENTITIES
+    assert classification_of("EMAIL_ADDRESS") == "direct-identifier"
+    assert classification_of("ZIP_CODE") == classification_of("AGE") == "quasi-identifier"
+    assert classification_of("NOT_AN_ENTITY") == classification_of(None) == "public"
+    zip_code = entity("ZIP_CODE")
+    assert zip_code.threshold_for(None) > 1 >= zip_code.threshold_for("ZIP_CODE")
+    with pytest.raises(KeyError):
+        entity("NOT_AN_ENTITY")
+
+
 def test_scan_is_offline(monkeypatch):
     """No socket is opened: presidio runs with a no-op NLP engine, tldextract on its snapshot."""
     from mesh_nb.pii import engine, recognizers

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import yaml
 
 from ..errors import MeshError
+from .odcs import ColumnDoc, ContractDoc, ServerDoc, TableDoc, contract_text
 
 if TYPE_CHECKING:
     from ..pii import ScanReport
@@ -25,7 +25,6 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "json", ".ndjson": "j
 UNIT_NAME = re.compile(r"(^|_)(id|pid|person_id|customer_id|user_id|patient_id|member_id)$",
                        re.IGNORECASE)
 MAX_CATEGORIES = 20
-QUASI_ENTITIES = frozenset({"DATE_TIME", "LOCATION", "NRP", "AGE", "US_ZIP", "ZIP_CODE"})
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -65,7 +64,7 @@ def _logical(series: pd.Series) -> str:
     return "string"
 
 
-def _bounds(series: pd.Series) -> dict:
+def _bounds(series: pd.Series) -> tuple[float, float]:
     lo, hi = series.quantile([0.005, 0.995]).tolist()
     if not (math.isfinite(lo) and math.isfinite(hi)):
         lo, hi = 0.0, 1.0
@@ -74,75 +73,59 @@ def _bounds(series: pd.Series) -> dict:
     if lo >= hi:
         hi = lo + step
     cast = int if pd.api.types.is_integer_dtype(series) else float
-    return {"minimum": cast(lo), "maximum": cast(hi)}
+    return cast(lo), cast(hi)
+
+
+def _column(name: str, series: pd.Series, entity: str | None) -> ColumnDoc:
+    """A column's draft declaration from its values and the entity the scan found in it."""
+    from ..pii.entities import classification_of
+
+    logical = _logical(series)
+    klass = classification_of(entity)
+    if UNIT_NAME.search(name) and klass == "public":
+        klass = "direct-identifier"  # an id names the person
+    bounds = categories = None
+    if logical in ("integer", "number") and series.notna().any() and \
+            klass != "direct-identifier":
+        bounds = _bounds(series.dropna())
+    distinct = series.dropna().unique()
+    if klass == "public" and logical in ("string", "boolean") and \
+            0 < len(distinct) <= MAX_CATEGORIES:
+        categories = tuple(sorted(str(v) for v in distinct))
+    return ColumnDoc(name, logical, klass, pii=bool(entity), entity=entity or None,
+                     bounds=bounds, categories=categories)
 
 
 def draft_contract(data: str | Path, owner: str, report: "ScanReport",
                    frame: pd.DataFrame) -> str:
     """The YAML text of a draft contract for ``data`` owned by team ``owner``."""
-    from ..pii.alerts import DIRECT_ENTITIES
-
     path = Path(data)
-    name, table = _ident(path.stem), _ident(path.stem)
-    found = {f.column: f for f in report.columns}
-    props, allowed, unit = [], [], None
-    for column in frame.columns:
-        series = frame[column]
-        f = found.get(str(column))
-        entity = f.entity if f else None
-        logical = _logical(series)
-        klass = ("direct-identifier" if entity in DIRECT_ENTITIES else
-                 "quasi-identifier" if entity in QUASI_ENTITIES else "public")
-        prop: dict = {"name": str(column), "logicalType": logical, "classification": klass}
-        custom = []
-        if entity:
-            prop["tags"] = ["pii"]
-            custom = [{"property": "pii", "value": True},
-                      {"property": "meshNbPiiEntity", "value": entity}]
-        if logical in ("integer", "number") and series.notna().any() and klass != \
-                "direct-identifier":
-            prop["logicalTypeOptions"] = _bounds(series.dropna())
-        distinct = series.dropna().unique()
-        if klass == "public" and logical in ("string", "boolean") and \
-                0 < len(distinct) <= MAX_CATEGORIES:
-            prop["quality"] = [{"metric": "invalidValues", "mustBe": 0, "arguments": {
-                "validValues": sorted(str(v) for v in distinct)}}]
-        if custom:
-            prop["customProperties"] = custom
-        if UNIT_NAME.search(str(column)) and klass == "public":
-            prop["classification"] = klass = "direct-identifier"  # an id names the person
-            prop.pop("logicalTypeOptions", None)
-            prop.pop("quality", None)
-        if klass == "direct-identifier" and (unit is None or (
-                UNIT_NAME.search(str(column)) and not UNIT_NAME.search(unit))):
-            unit = str(column)
-        if klass != "direct-identifier":
-            allowed.append(str(column))
-        props.append(prop)
+    name = _ident(path.stem)
+    found = {f.column: f.entity for f in report.columns}
+    columns = tuple(_column(str(c), frame[c], found.get(str(c))) for c in frame.columns)
+    unit = None
+    for c in columns:
+        if c.identifier and (unit is None or (
+                UNIT_NAME.search(c.name) and not UNIT_NAME.search(unit))):
+            unit = c.name
     if unit is None:
         raise MeshError(f"{path}: no column identifies a person, so there is no privacy unit "
                         "— add one (e.g. a person id) or write the contract by hand")
+    allowed = [c.name for c in columns if not c.identifier]
     rows = max(len(frame), 1)
     per_unit = int(frame.groupby(unit).size().max()) if len(frame) else 1
     delta = 10 ** math.floor(math.log10(0.1 / rows))
-    fmt = FORMATS[path.suffix.lower()]
-    doc = {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": name, "version": "0.1.0",
-        "name": name, "status": "draft",
-        "description": {"purpose": f"Drafted by mesh-nb init from {path.name}; edit me."},
-        "team": {"name": owner},
-        "servers": [{"server": "local", "type": "local", "format": fmt,
-                     "path": f"./{path.name}"}],
-        "schema": [{"name": table, "physicalName": path.stem, "physicalType": "table",
-                    "properties": props}],
-        "customProperties": [{"id": "mesh_nb_privacy", "property": "meshNbPrivacy", "value": {
-            "policyVersion": 1, "privacyUnit": unit, "maxContributions": max(1, per_unit),
-            "purposes": {"exploration": {
-                "description": "Differentially private exploration (drafted; edit me).",
-                "access": "dp-aggregate", "allowedColumns": allowed or [unit],
-                "budget": {"epsilon": 1.0, "delta": float(delta), "scope": "per-analyst"},
-                "maxEpsilonPerQuery": 0.5}}}}],
-    }
-    head = (f"# Draft contract for {path.name}, from a mesh_nb PII scan. Review every\n"
-            "# classification, bound and category before publishing it; `mesh-nb check` it.\n")
-    return head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    doc = ContractDoc(
+        id=name, name=name, version="0.1.0", status="draft", team=owner,
+        description={"purpose": f"Drafted by mesh-nb init from {path.name}; edit me."},
+        servers=(ServerDoc(f"./{path.name}", FORMATS[path.suffix.lower()]),),
+        tables=(TableDoc(name, columns, path.stem),),
+        policy={"policyVersion": 1, "privacyUnit": unit, "maxContributions": max(1, per_unit),
+                "purposes": {"exploration": {
+                    "description": "Differentially private exploration (drafted; edit me).",
+                    "access": "dp-aggregate", "allowedColumns": allowed or [unit],
+                    "budget": {"epsilon": 1.0, "delta": float(delta), "scope": "per-analyst"},
+                    "maxEpsilonPerQuery": 0.5}}},
+        comment=f"Draft contract for {path.name}, from a mesh_nb PII scan. Review every\n"
+                "classification, bound and category before publishing it; `mesh-nb check` it.")
+    return contract_text(doc)

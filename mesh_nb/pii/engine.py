@@ -25,12 +25,11 @@ from functools import lru_cache
 import numpy as np
 
 from . import recognizers as rz
+from .entities import PRESIDIO_ENTITIES, REGISTRY
 
 __all__ = ["analyzer", "confirm", "contained", "ner_pipeline", "set_ner_pipeline",
            "PRESIDIO_ENTITIES"]
 
-PRESIDIO_ENTITIES = ("EMAIL_ADDRESS", "URL", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE",
-                     "US_SSN", "IP_ADDRESS", "DATE_TIME")
 SEPARATOR = "\n|\n"
 
 _lock = threading.Lock()
@@ -54,7 +53,7 @@ def _recognizers(phone_regions: tuple[str, ...]):
     class WideCreditCardRecognizer(CreditCardRecognizer):
         """Any 12-19 digit run (optionally grouped); issuer range and Luhn decide."""
 
-        PATTERNS = [Pattern("Card 12-19 digits", r"\b\d(?:[ \-]?\d){11,18}\b", 0.3)]
+        PATTERNS = [Pattern("Card 12-19 digits", rf"\b{rz.CARD_RE}\b", 0.3)]
 
         def __init__(self):
             super().__init__(patterns=self.PATTERNS)
@@ -188,13 +187,13 @@ def ner_pipeline():
     return _installed_ner() if _ner is _NER_UNSET else _ner
 
 
-NER_MAP = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
-           "FAC": "LOCATION"}
+NER_MAP = {label: e.name for e in REGISTRY for label in e.ner_labels}
+"""spaCy NER label -> entity type."""
 
 
 def ner_labels(values: list[str]) -> dict[str, np.ndarray]:
     """Per entity (PERSON, LOCATION), whether each value mentions one, by the NER pipeline."""
-    out = {"PERSON": np.zeros(len(values), dtype=bool), "LOCATION": np.zeros(len(values), dtype=bool)}
+    out = {e.name: np.zeros(len(values), dtype=bool) for e in REGISTRY if e.ner_labels}
     nlp = ner_pipeline()
     if nlp is None or not values:
         return out

@@ -24,10 +24,9 @@ class ColumnFinding:
     dtype
         The column's dtype as the frame reports it (``"str"``, ``"int64"``, ``"datetime64[ns, UTC]"``...).
     entity
-        The presidio entity type the column holds (``"EMAIL_ADDRESS"``, ``"PHONE_NUMBER"``,
-        ``"CREDIT_CARD"``, ``"IBAN_CODE"``, ``"US_SSN"``, ``"IP_ADDRESS"``, ``"URL"``,
-        ``"PERSON"``, ``"LOCATION"``, ``"DATE_TIME"``, plus ``"STREET_ADDRESS"`` and
-        ``"ZIP_CODE"``), or ``None`` when no entity passed its threshold.
+        The presidio entity type the column holds (one of :data:`mesh_nb.pii.ENTITIES`, e.g.
+        ``"EMAIL_ADDRESS"``, ``"CREDIT_CARD"``, ``"PERSON"``; see
+        :mod:`mesh_nb.pii.entities`), or ``None`` when no entity passed its threshold.
     share
         Share of the sampled distinct non-null values that matched ``entity`` (0 when None).
     confidence

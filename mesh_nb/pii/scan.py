@@ -34,32 +34,12 @@ import pandas as pd
 
 from . import engine as eng
 from . import recognizers as rz
+from .entities import FREE_TEXT_ENTITIES, STRONG_ENTITIES, entity
 from .evidence import name_entity
 from .report import ColumnFinding, ScanReport
 
-__all__ = ["scan", "frame_fingerprint", "ENTITIES"]
+__all__ = ["scan", "frame_fingerprint"]
 
-ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS",
-            "URL", "PERSON", "LOCATION", "STREET_ADDRESS", "DATE_TIME", "ZIP_CODE")
-
-# (threshold without name support, threshold when the column name agrees, strength)
-_RULES = {
-    "EMAIL_ADDRESS": (0.6, 0.3, 0.98),
-    "IBAN_CODE": (0.6, 0.3, 0.99),
-    "CREDIT_CARD": (0.6, 0.3, 0.95),
-    "IP_ADDRESS": (0.6, 0.3, 0.95),
-    "URL": (0.6, 0.3, 0.9),
-    "US_SSN": (0.6, 0.3, 0.85),
-    "PHONE_NUMBER": (0.6, 0.3, 0.85),
-    "DATE_TIME": (0.6, 0.3, 0.9),
-    "PERSON": (0.55, 0.3, 0.85),
-    "LOCATION": (0.6, 0.35, 0.8),
-    "STREET_ADDRESS": (0.5, 0.3, 0.8),
-    "ZIP_CODE": (2.0, 0.6, 0.6),  # never from values alone: a 5-digit code is anything
-}
-_GAZETTEER = ("PERSON", "LOCATION", "STREET_ADDRESS")
-_STRONG = ("EMAIL_ADDRESS", "IBAN_CODE", "CREDIT_CARD", "IP_ADDRESS", "URL", "US_SSN")
-_PRESIDIO_MIN_SCORE = {"PHONE_NUMBER": 0.4, "DATE_TIME": 0.6}
 _CONFIRM_VALUES = 16
 _FREE_TEXT_VALUES = 60
 
@@ -175,14 +155,13 @@ def _decide(shares: dict[str, float], cue: str | None, n: int, distinct: int, mi
     candidates = {e: round(float(s), 4) for e, s in shares.items() if s > 0}
     best, best_score, best_conf = None, -1.0, 0.0
     for e, s in shares.items():
-        lo, lo_named, w = _RULES[e]
-        t = lo_named if cue == e else lo
+        rec = entity(e)
+        t = rec.threshold_for(cue)
         if extra_threshold and e in extra_threshold:
             t = max(t, extra_threshold[e])
-        floor = 3 if e in _GAZETTEER else 2  # never from one or two stray hits
-        if s < t or matched.get(e, 0) < max(floor, math.ceil(t * n - 1e-9)):
+        if s < t or matched.get(e, 0) < max(rec.min_matches, math.ceil(t * n - 1e-9)):
             continue
-        v = s * w
+        v = s * rec.strength
         conf = 1 - (1 - v) * (0.5 if cue == e else 1.0)
         if cue is not None and cue != e:
             conf *= 0.85
@@ -197,15 +176,6 @@ def _decide(shares: dict[str, float], cue: str | None, n: int, distinct: int, mi
         return _Verdict(None, 0.0, 0.0, tuple(evidence), candidates)
     return _Verdict(best, float(shares[best]), float(round(min(best_conf, 0.999), 4)),
                     tuple(evidence), candidates)
-
-
-_SHAPE_TAG = {"EMAIL_ADDRESS": "shape:email", "URL": "shape:url", "IP_ADDRESS": "shape:ip",
-              "CREDIT_CARD": "shape:card", "IBAN_CODE": "shape:iban", "US_SSN": "shape:ssn",
-              "PHONE_NUMBER": "shape:phone", "DATE_TIME": "shape:date", "ZIP_CODE": "shape:zip",
-              "PERSON": "shape:name", "LOCATION": "shape:place", "STREET_ADDRESS": "shape:address"}
-_CHECK_TAG = {"CREDIT_CARD": "checksum:luhn", "IBAN_CODE": "checksum:iban", "US_SSN": "rule:ssn",
-              "EMAIL_ADDRESS": "suffix:public", "URL": "suffix:public", "IP_ADDRESS": "rule:ip",
-              "PHONE_NUMBER": "phonenumbers:valid", "DATE_TIME": "rule:date"}
 
 
 def _analyze_numeric(values: list[str], cue: str | None, distinct: int, min_distinct: int,
@@ -247,8 +217,7 @@ def _analyze_free_text(values: list[str], cue: str | None, distinct: int, min_di
     vals = values[:_FREE_TEXT_VALUES]
     n = len(vals)
     evidence.append("shape:free-text")
-    ents = ["EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "URL", "PHONE_NUMBER"]
-    found = eng.contained(vals, ents)
+    found = eng.contained(vals, list(FREE_TEXT_ENTITIES))
     evidence.append("presidio:free-text")
     shares = {e: float(m.mean()) for e, m in found.items()}
     matched = {e: int(m.sum()) for e, m in found.items()}
@@ -283,7 +252,7 @@ def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_dist
         shares[e] = (float(weight.sum()) if weight is not None else matched[e]) / n
 
     def tag(e):
-        for t in (_SHAPE_TAG.get(e), _CHECK_TAG.get(e)):
+        for t in (entity(e).shape_tag, entity(e).check_tag):
             if t and t not in evidence:
                 evidence.append(t)
 
@@ -323,7 +292,7 @@ def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_dist
                                 for d, m, p in zip(digits, m_ssn, plain9)]))
     if m_url.mean() >= 0.2 or cue == "URL":
         put("URL", np.array([bool(m) and rz.url_ok(v) for v, m in zip(values, m_url)]))
-    for e in _STRONG:
+    for e in STRONG_ENTITIES:
         if e in shares:
             tag(e)
             if shares[e] >= 0.95 and (cue in (None, e)):
@@ -407,10 +376,9 @@ def _presidio_pass(values, shares, matched, match_masks, shape_masks, cue, n, ev
     """One presidio ``analyze()`` over a few values: for the entities that may label the column."""
     todo = []
     for e, s in shares.items():
-        if e not in eng.PRESIDIO_ENTITIES:
+        if not entity(e).presidio:
             continue
-        lo, lo_named, _ = _RULES[e]
-        t = lo_named if cue == e else lo
+        t = entity(e).threshold_for(cue)
         shape_share = shape_masks.get(e, np.zeros(n, dtype=bool)).mean() if n else 0
         if s >= t * 0.8 or shape_share >= t:
             todo.append(e)
@@ -429,7 +397,7 @@ def _presidio_pass(values, shares, matched, match_masks, shape_masks, cue, n, ev
     sub = [values[i] for i in idx]
     scores = eng.confirm(sub, todo)
     for e in todo:
-        hit = scores[e] >= _PRESIDIO_MIN_SCORE.get(e, 0.5)
+        hit = scores[e] >= entity(e).presidio_score
         if hit.any():
             evidence.append(f"presidio:{e}")
         m = match_masks.get(e)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..contract.load import check_contract, contract_file
+from ..contract.load import contract_file
 from ..contract.model import Budget, Column, Contract, Purpose
+from ..contract.odcs import check_contract
 from ..contract.privacy import policy_path
 from ..contract.yamlsource import FieldPath, YamlSource, column_path, contract_source
 from ..errors import ContractError
