@@ -13,15 +13,13 @@ Who the analyst is comes from the token: the server refuses any other name.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .contract import CONTRACT_FILE, Contract, load_contract
+from .contract import Contract, load_contract_text
 from .errors import BudgetExceeded, MeshError, PolicyViolation, QueryFailed
 from .ledger.entry import Entry
 from .server import wire
@@ -82,15 +80,6 @@ class Client:
 
     def close(self) -> None:
         self.http.close()
-
-
-def _contract(name: str, text: str) -> Contract:
-    """A contract as the server publishes it (its data files stay on the server)."""
-    with tempfile.TemporaryDirectory(prefix="mesh_nb-") as tmp:
-        folder = Path(tmp) / name
-        folder.mkdir()
-        (folder / CONTRACT_FILE).write_text(text, encoding="utf-8")
-        return load_contract(folder, count_rows=False)
 
 
 @dataclass
@@ -250,7 +239,7 @@ def connect(url: str, token: str | None = None, *, timeout: float = 120.0,
                         "(the data owner issues one: mesh-nb token add NAME)")
     client = Client(url, token, timeout=timeout)
     client.analyst = client.call("GET", "/whoami")["analyst"]
-    products = {c["name"]: RemoteProduct(_contract(c["name"], c["yaml"]),
+    products = {c["name"]: RemoteProduct(load_contract_text(c["yaml"], name_hint=c["name"]),
                                          RemoteLedger(client, c["name"]))
-                for c in client.call("GET", "/products")}
+                for c in client.call("GET", "/products")}  # data files stay on the server
     return client, products
