@@ -1000,9 +1000,9 @@ def reserve_all(ledgers: "Iterable[tuple[Ledger, Budget]]", *, analyst: str | No
     """Reserve ``epsilon`` and ``delta`` in every ledger (each against its own budget), or in
     none: every ledger's append lock is taken (in the order of their locations and products,
     so two reservations never wait on each other), every budget is checked, and only if all
-    fit is the spend written to each. Otherwise each short ledger records ``budget.exhausted``, the others
-    nothing, and :class:`BudgetExceeded` names the first short product. Returns the spends in
-    the order given.
+    fit is the spend written to each. Otherwise each short ledger records ``budget.exhausted``,
+    the others nothing, and :class:`BudgetExceeded` names the first short product. Returns the
+    spends in the order given.
     """
     pairs = list(ledgers)
     check_kind(kind)  # the refusal below records another kind: check the asked one now
