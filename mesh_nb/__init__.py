@@ -9,7 +9,7 @@
 from .contract import Contract, check_contract, load_contract
 from .errors import (BudgetExceeded, ContractError, LedgerTampered, MeshError, NotFound,
                      PolicyViolation, Problem, QueryFailed)
-from .mesh import Mesh, Product, demo_mesh, open_mesh
+from .mesh import Mesh, Product, open_mesh
 from .session import Session
 from .values import BudgetStatus, Explanation, Release, RowRelease
 
@@ -22,6 +22,15 @@ __all__ = [
     "check_contract", "demo_mesh", "load_contract", "open_mesh", "scan", "load_ipython_extension",
     "unload_ipython_extension",
 ]
+
+
+def __getattr__(name: str):
+    """``mesh_nb.demo_mesh``: the demo (and its data generator) loads on first use."""
+    if name == "demo_mesh":
+        from .demo import demo_mesh
+
+        return demo_mesh
+    raise AttributeError(f"module 'mesh_nb' has no attribute {name!r}")
 
 
 def scan(df, **options):

@@ -82,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_lab(args: argparse.Namespace) -> int:
     """Open JupyterLab on the example notebooks, with the demo mesh as the mesh root."""
-    from .mesh import demo_mesh
+    from .demo import demo_mesh
     from .notebooks import open_lab
 
     try:

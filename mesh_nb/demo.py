@@ -53,6 +53,7 @@ import pyarrow.parquet as pq
 from faker.providers.person.en_US import Provider as _FakerPerson
 
 from .contract.odcs import ColumnDoc, ContractDoc, ServerDoc, TableDoc, contract_text
+from .mesh import DEFAULT_DEMO_DIR, Mesh, find_contracts, open_mesh
 
 __all__ = ["write_demo", "contract_yaml", "ProductSpec", "Col", "CUSTOMERS", "SALES",
            "MARKETING"]
@@ -744,3 +745,11 @@ if __name__ == "__main__":  # python -m mesh_nb.demo DIR [SEED]
     import sys
 
     print(write_demo(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 7, progress=True))
+
+
+def demo_mesh(path: str | Path | None = None, *, seed: int = 7) -> Mesh:
+    """The built-in demo mesh (customers, sales), written to ``path`` on first use."""
+    root = Path(path if path is not None else DEFAULT_DEMO_DIR)
+    if not (root.is_dir() and find_contracts(root)):
+        write_demo(root, seed=seed)
+    return open_mesh(root)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import MeshError
-from .mesh import demo_mesh
+from .demo import demo_mesh
 
 
 QUERIES = (

@@ -20,7 +20,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import HTML, display
 
 from .errors import MeshError
-from .mesh import Mesh, demo_mesh, open_mesh
+from .mesh import Mesh, open_mesh
 from .session import Session
 
 
@@ -63,7 +63,12 @@ class MeshMagics(Magics):
             self.mesh = open_mesh(path)
         elif self.mesh is None:
             root = os.environ.get("MESH_NB_ROOT")
-            self.mesh = open_mesh(root) if root else demo_mesh()
+            if root:
+                self.mesh = open_mesh(root)
+            else:
+                from .demo import demo_mesh
+
+                self.mesh = demo_mesh()
         return self.mesh
 
     def bind(self, mesh: Mesh, products, purpose: str, analyst: str | None,

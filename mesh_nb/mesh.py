@@ -223,6 +223,34 @@ def find_contracts(root: Path) -> list[Path]:
                   if not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """The products a set of contract files holds, and each file that did not load, with why
+    (its problems, or a second product of a name already taken)."""
+
+    products: dict[str, Product]
+    broken: tuple[tuple[Path, MeshError], ...]
+
+
+def load_products(files: Iterable[Path], *, count_rows: bool = True) -> Loaded:
+    """Load each contract file on its own, so one broken contract hides no other."""
+    products: dict[str, Product] = {}
+    broken: list[tuple[Path, MeshError]] = []
+    for file in files:
+        try:
+            contract = load_contract(file, count_rows=count_rows)
+        except MeshError as exc:
+            broken.append((file, exc))
+            continue
+        if contract.name in products:
+            broken.append((file, MeshError(
+                f"two products are named `{contract.name}` ({products[contract.name].folder} "
+                f"and {contract.folder}) — rename one in its contract's `name:`")))
+            continue
+        products[contract.name] = Product(contract)
+    return Loaded(products, tuple(broken))
+
+
 def open_mesh(path: str | os.PathLike, *, token: str | None = None,
               allow_insecure_http: bool = False) -> Mesh:
     """Open the data products under a folder (or the one product a folder holds).
@@ -241,31 +269,15 @@ def open_mesh(path: str | os.PathLike, *, token: str | None = None,
     if not root.is_dir():
         raise MeshError(f"mesh folder {root} does not exist — create it or run "
                         "`mesh-nb demo --init DIR` for the demo mesh")
-    problems, products = [], {}
-    for file in find_contracts(root):
-        try:
-            contract = load_contract(file)
-        except ContractError as exc:
-            problems += exc.problems
-            continue
-        if contract.name in products:
-            raise MeshError(f"two products are named `{contract.name}` "
-                            f"({products[contract.name].folder} and {contract.folder}) — "
-                            "rename one in its contract's `name:`")
-        products[contract.name] = Product(contract)
+    loaded = load_products(find_contracts(root))
+    problems = [p for _, exc in loaded.broken if isinstance(exc, ContractError)
+                for p in exc.problems]
     if problems:
         raise ContractError(problems)
+    for _, exc in loaded.broken:
+        raise exc
+    products = loaded.products
     if not products:
         raise MeshError(f"no {CONTRACT_FILE} under {root} — a data product is a folder "
                         "holding its contract and data files")
     return Mesh(root, products)
-
-
-def demo_mesh(path: str | os.PathLike | None = None, *, seed: int = 7) -> Mesh:
-    """The built-in demo mesh (customers, sales), written to ``path`` on first use."""
-    from .demo import write_demo
-
-    root = Path(path if path is not None else DEFAULT_DEMO_DIR)
-    if not (root.is_dir() and find_contracts(root)):
-        write_demo(root, seed=seed)
-    return open_mesh(root)

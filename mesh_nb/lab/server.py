@@ -109,27 +109,20 @@ class Catalog:
         self._ledgers: dict[str, Any] = {}
 
     def _load(self) -> None:
-        from ..contract import load_contract
-        from ..errors import MeshError
-        from ..mesh import Product, find_contracts
+        from ..mesh import find_contracts, load_products
 
-        products, problems = {}, []
+        products, problems, files = {}, [], []
         if self.root is not None and self.root.is_dir():
             for file in find_contracts(self.root):
-                if not inside(self.root, file):
+                if inside(self.root, file):
+                    files.append(file)
+                else:
                     problems.append(f"{file.relative_to(self.root)}: resolves outside the "
                                     "mesh root — skipped")
-                    continue
-                try:
-                    contract = load_contract(file, count_rows=False)
-                except MeshError as exc:
-                    problems.append(f"{file.relative_to(self.root)}: {exc}")
-                    continue
-                if contract.name in products:
-                    problems.append(f"{file.relative_to(self.root)}: a second product named "
-                                    f"`{contract.name}` — skipped")
-                    continue
-                products[contract.name] = Product(contract)
+            loaded = load_products(files, count_rows=False)
+            products = loaded.products
+            problems += [f"{file.relative_to(self.root)}: {exc} — skipped"
+                         for file, exc in loaded.broken]
         self._products, self._problems = products, problems
         self._loaded = time.monotonic()
 
