@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from sqlglot import exp
 
 from ..errors import MeshError, PolicyViolation, QueryFailed
 from . import policy
@@ -52,12 +53,15 @@ class RowRelease:
                 f"{self.frame.head(10)}")
 
 
-def _sql(q: policy.CheckedRows) -> str:
-    outputs = ", ".join(f'{o.expr.sql("duckdb")} AS "{o.name}"' for o in q.outputs)
-    order = (" ORDER BY " + ", ".join(o.sql("duckdb") for o in q.order)) if q.order else ""
-    limit = f" LIMIT {int(q.limit)}" if q.limit is not None else ""
-    offset = f" OFFSET {int(q.offset)}" if q.offset else ""
-    return f"SELECT {outputs}{from_where(q.tables, q.joins, q.where)}{order}{limit}{offset}"
+def _query(q: policy.CheckedRows) -> exp.Select:
+    """The engine query of a checked row query: its outputs, ORDER BY and LIMIT/OFFSET."""
+    outputs = [exp.alias_(o.expr.copy(), o.name, quoted=True) for o in q.outputs]
+    query = from_where(q.tables, q.joins, q.where).select(*outputs, copy=False)
+    if q.order:
+        query = query.order_by(*(o.copy() for o in q.order), copy=False)
+    if q.limit is not None:
+        query = query.limit(int(q.limit), copy=False)
+    return query.offset(int(q.offset), copy=False) if q.offset else query
 
 
 def run_rows(session: "Session", sql: str) -> RowRelease:
@@ -71,7 +75,7 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
     contracts = {p.name: p.contract for p in session.products}
     try:
         checked = policy.check_rows(sql, contracts, session.purpose)
-        job = session.engine.prepare(_sql(totalized(checked, contracts)))
+        job = session.engine.prepare(_query(totalized(checked, contracts)))
     except PolicyViolation as exc:
         reject(session, sql, exc)
         raise
