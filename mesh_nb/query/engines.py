@@ -80,7 +80,8 @@ class QueryEngine(Protocol):
     """What the planner and the release stage need from an engine.
 
     ``prepare`` binds a planned query (a sqlglot tree, tables named ``"product"."table"``),
-    rendered in the engine's dialect by ``sql``, without reading data: a mistake found there depends on the query and the schema only, and is a
+    rendered in the engine's dialect by ``sql``, without reading data: a mistake found there
+    depends on the query and the schema only, and is a
     :class:`PolicyViolation` (rule ``engine-rejected``). Its ``run`` executes under the
     engine's :class:`Limits` and returns a pandas frame with one row per group: group keys,
     counts as int64, sums as float64, histograms as ``{bin: count}`` dicts; every failure

@@ -220,8 +220,8 @@ class _Builder:
         if agg.func in ("var", "stddev"):
             s1 = self.clamped_sum(agg, k * half, mid)
             centered = _clamp(agg.value, lo, hi, mid, nullable=nullable)
-            s2 = self.add("sum", exp.Paren(this=exp.Mul(this=centered, expression=centered.copy())),
-                          k * half * half)
+            square = exp.Paren(this=exp.Mul(this=centered, expression=centered.copy()))
+            s2 = self.add("sum", square, k * half * half)
             return Output(agg.name, agg.func, (s1, s2, self.nonnull(agg)), agg.bounds,
                           sample=agg.sample)
         if agg.func in ("median", "quantile"):

@@ -185,8 +185,12 @@ def _arith(node: exp.Expression, columns: dict[str, Value], n: int) -> Value:
     if kind == "float":
         with np.errstate(all="ignore"):
             x, y = a.data.astype(float), b.data.astype(float)
-            data = (np.fmod(x, y) if isinstance(node, exp.Mod) else x / y
-                    if isinstance(node, exp.IntDiv) else _FLOAT_OPS[type(node)](x, y))
+            if isinstance(node, exp.Mod):
+                data = np.fmod(x, y)  # the sign of the dividend, as in C
+            elif isinstance(node, exp.IntDiv):
+                data = x / y  # DuckDB's `//` on a float divides
+            else:
+                data = _FLOAT_OPS[type(node)](x, y)
         return Value(np.where(null, 0.0, data), null, "float")
     x = [int(v) for v in a.data]
     y = [int(v) if not z else 1 for v, z in zip(b.data, null)]

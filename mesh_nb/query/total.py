@@ -339,7 +339,8 @@ def try_casts(expression: exp.Expression, types: Types) -> exp.Expression:
     root = expression
     for node in _post_order(expression):
         if type(node) is exp.Cast:
-            root = _replace(node, lambda n: exp.TryCast(this=n.this, to=n.args["to"], safe=True), root)
+            root = _replace(node, lambda n: exp.TryCast(this=n.this, to=n.args["to"], safe=True),
+                            root)
     return root
 
 
