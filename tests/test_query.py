@@ -104,7 +104,7 @@ def test_budget_exhaustion(mesh, session) -> None:
 
 def test_explain_spends_nothing(mesh, session) -> None:
     e = session.explain(GROUPED, epsilon=0.5)
-    assert "epsilon split equally" in str(e) and "row_number()" in e.plan.sql
+    assert "epsilon split equally" in str(e) and "ROW_NUMBER()" in e.plan.sql
     assert e.table.epsilon.sum() == pytest.approx(0.5)
     assert len(mesh.ledger("customers").entries(kind="query.released")) == 0
     assert session.budget().epsilon_remaining == 3.0
@@ -266,7 +266,7 @@ def test_declared_unique_unit_skips_bounding(demo_dir) -> None:
     s = mesh_nb.open_mesh(demo_dir).bind("customers", purpose="churn-analysis", analyst="u")
     e = s.explain("SELECT plan, COUNT(*) AS n FROM customers.accounts GROUP BY plan",
                   epsilon=0.5)
-    assert "row_number" not in e.plan.sql and e.plan.max_contributions == 1
+    assert "ROW_NUMBER" not in e.plan.sql and e.plan.max_contributions == 1
     assert any("no contribution bounding" in n for n in e.plan.notes)
     r = s.query("SELECT plan, COUNT(*) AS n FROM customers.accounts GROUP BY plan", epsilon=0.5)
     assert r.frame.n.sum() == pytest.approx(41_234, abs=100)
@@ -305,7 +305,7 @@ JOIN = ("SELECT o.category, COUNT(*) AS n FROM sales.orders o JOIN customers.acc
 
 def test_join_on_the_unit_bounds_one_unit(mesh) -> None:
     s = mesh.bind("customers,sales", purpose="churn-analysis", analyst="j")
-    assert s.explain(JOIN, epsilon=0.5).plan.sql.count("row_number()") == 1
+    assert s.explain(JOIN, epsilon=0.5).plan.sql.count("ROW_NUMBER()") == 1
 
 
 def test_join_on_a_key_other_than_the_unit_is_refused(demo_dir) -> None:

@@ -28,6 +28,9 @@ if (_reason := spark_missing()) is not None:
         pytest.fail(f"CI runs the Spark tests, but {_reason}", pytrace=False)
     pytest.skip(_reason, allow_module_level=True)
 
+import sqlglot  # noqa: E402
+from sqlglot import exp  # noqa: E402
+
 import mesh_nb  # noqa: E402
 from mesh_nb import MeshError  # noqa: E402
 from mesh_nb.query import policy  # noqa: E402
@@ -127,8 +130,8 @@ def assert_same_primitives(plan: Plan, duck: pd.DataFrame, spark: pd.DataFrame) 
 def test_exact_primitives_agree_without_bounding(mesh, engines, sql: str) -> None:
     duck, spark = engines
     plan = plan_of(mesh, sql, unbounded=True)
-    assert "random()" not in plan.sql
-    assert_same_primitives(plan, duck.execute(plan.sql), spark.execute(plan.sql))
+    assert "RANDOM()" not in plan.sql
+    assert_same_primitives(plan, duck.execute(plan.query), spark.execute(plan.query))
 
 
 def test_histograms_come_from_the_same_bounded_rows(mesh, engines) -> None:
@@ -139,7 +142,7 @@ def test_histograms_come_from_the_same_bounded_rows(mesh, engines) -> None:
                    "GROUP BY o.category", unbounded=False)
     count = next(m.name for m in plan.measurements if m.kind == "count")
     hist = next(m.name for m in plan.measurements if m.kind == "hist")
-    frame = spark.execute(plan.sql)
+    frame = spark.execute(plan.query)
     assert len(frame) == 6
     assert [sum(h.values()) for h in frame[hist]] == list(frame[count])
 
@@ -154,7 +157,7 @@ def test_bounded_counts_agree_in_distribution(mesh, engines) -> None:
     m = plan.measurements[0].name
 
     def draws(engine: QueryEngine) -> pd.DataFrame:
-        frames = [_sorted(engine.execute(plan.sql), plan.keys).set_index("category")[m]
+        frames = [_sorted(engine.execute(plan.query), plan.keys).set_index("category")[m]
                   for _ in range(runs)]
         return pd.concat(frames, axis=1).T.reset_index(drop=True)
 
@@ -234,7 +237,7 @@ def test_a_spark_catalog_table_is_read_through_the_catalog(mesh, engines, tmp_pa
     session = lake.bind("customers", purpose=CHURN, analyst="lake-user")
     assert session.engine.kind == "spark"
     plan = plan_of(mesh, CORPUS[1], unbounded=True)
-    assert_same_primitives(plan, engines[0].execute(plan.sql), session.engine.execute(plan.sql))
+    assert_same_primitives(plan, engines[0].execute(plan.query), session.engine.execute(plan.query))
     release = session.query(CORPUS[1], epsilon=0.5)
     assert len(release.frame) == 16  # 15 declared groups and the other group
     session.end()
@@ -264,9 +267,14 @@ def test_pseudonymized_rows_are_the_same(mesh) -> None:
 
 def test_only_registered_tables_reach_spark() -> None:
     with pytest.raises(MeshError, match="not a table of the bound products"):
-        to_spark('SELECT COUNT(*) FROM "other"."secrets"', {("sales", "orders"): "v"})
-    assert "`v`" in to_spark('SELECT COUNT(*) FROM "sales"."orders" AS "o"',
-                             {("sales", "orders"): "v"})
+        to_spark(_tree('SELECT COUNT(*) FROM "other"."secrets"'), {("sales", "orders"): "v"})
+    planned = _tree('SELECT COUNT(*) FROM "sales"."orders" AS "o"')
+    assert "`v`" in to_spark(planned, {("sales", "orders"): "v"})
+    assert planned.find(exp.Table).db == "sales"  # the plan's own tree is left as it was
+
+
+def _tree(sql: str):
+    return sqlglot.parse_one(sql, read="duckdb")
 
 
 def test_engine_choice(mesh) -> None:
@@ -279,7 +287,7 @@ def test_engine_choice(mesh) -> None:
     s = mesh.bind("sales", purpose=CHURN)
     assert s.engine.kind == "duckdb"
     s.end()
-    assert mesh.bind("sales", purpose=CHURN, spark_remote="sc://h:1").options.resolve(
+    assert mesh.bind("sales", purpose=CHURN, spark_remote="sc://h:1").backend.options.resolve(
         (mesh.product("sales"),)) == ("spark", "sc://h:1")
 
 
@@ -336,7 +344,7 @@ def test_spark_connect_runs_the_same_plan(mesh, engines, connect_url: str) -> No
     remote = open_engine(_tables(mesh), remote=connect_url)
     try:
         assert remote.kind == "spark" and remote.spark is not spark_session()
-        assert_same_primitives(plan, duck.execute(plan.sql), remote.execute(plan.sql))
+        assert_same_primitives(plan, duck.execute(plan.query), remote.execute(plan.query))
     finally:
         remote.close()
     s = mesh.bind("customers", purpose=CHURN, analyst="remote-user", spark_remote=connect_url)

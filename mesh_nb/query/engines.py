@@ -1,4 +1,7 @@
-"""Engines that run planned SQL over a product's data files.
+"""Engines that run planned queries over a product's data files.
+
+A planned query is a sqlglot tree (``Plan.query``, a row query); each engine renders its own
+dialect from it (:meth:`QueryEngine.sql`) at the edge, where it runs.
 
 The embedded engine is DuckDB, sandboxed: it sees the contract's tables as views over the
 product's files and nothing else (``allowed_paths`` = exactly those files, external access off,
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Literal, Protocol, runtime_checkable
 
 import duckdb
+from sqlglot import exp
 
 from ..contract.model import Table
 from ..errors import MeshError, PolicyViolation
@@ -75,8 +79,9 @@ class Prepared(Protocol):
 class QueryEngine(Protocol):
     """What the planner and the release stage need from an engine.
 
-    ``prepare`` binds planned SQL (DuckDB dialect, tables named ``"product"."table"``) without
-    reading data: a mistake found there depends on the query and the schema only, and is a
+    ``prepare`` binds a planned query (a sqlglot tree, tables named ``"product"."table"``),
+    rendered in the engine's dialect by ``sql``, without reading data: a mistake found there
+    depends on the query and the schema only, and is a
     :class:`PolicyViolation` (rule ``engine-rejected``). Its ``run`` executes under the
     engine's :class:`Limits` and returns a pandas frame with one row per group: group keys,
     counts as int64, sums as float64, histograms as ``{bin: count}`` dicts; every failure
@@ -87,9 +92,11 @@ class QueryEngine(Protocol):
 
     kind: str
 
-    def prepare(self, sql: str) -> Prepared: ...
+    def sql(self, query: exp.Expression) -> str: ...
 
-    def execute(self, sql: str) -> "pd.DataFrame": ...
+    def prepare(self, query: exp.Expression) -> Prepared: ...
+
+    def execute(self, query: exp.Expression) -> "pd.DataFrame": ...
 
     def unit_unique(self, product: str, name: str) -> bool: ...
 
@@ -187,6 +194,21 @@ def sandboxed_duckdb(tables: Iterable[tuple[str, str, Table]], *, threads: int |
     return con
 
 
+def _unique_check(product: str, name: str, unit: str) -> exp.Select:
+    """``SELECT COUNT(u) = COUNT(DISTINCT u) AND COUNT(*) = COUNT(u) FROM product.name``."""
+    def count(this: exp.Expression) -> exp.Count:
+        return exp.Count(this=this)
+
+    def u() -> exp.Column:
+        return exp.column(unit, quoted=True)
+
+    holds = exp.and_(exp.EQ(this=count(u()), expression=count(exp.Distinct(expressions=[u()]))),
+                     exp.EQ(this=count(exp.Star()), expression=count(u())), copy=False)
+    table = exp.Table(this=exp.to_identifier(name, quoted=True),
+                      db=exp.to_identifier(product, quoted=True))
+    return exp.select(holds).from_(table, copy=False)
+
+
 class UniqueUnits:
     """``unit_unique`` shared by the engines: a contract's ``unique`` privacy unit, checked on
     the data once per data version (an engine supplies ``_readable``, ``_version``, ``_holds``).
@@ -202,7 +224,7 @@ class UniqueUnits:
         st = table.data_path.stat()
         return (st.st_mtime_ns, st.st_size)
 
-    def _holds(self, sql: str) -> bool:
+    def _holds(self, query: exp.Select) -> bool:
         raise NotImplementedError
 
     def unit_unique(self, product: str, name: str) -> bool:
@@ -217,9 +239,7 @@ class UniqueUnits:
             version = self._version(table)
             known = self._unique.get((p, n))
             if known is None or known[0] != version:
-                holds = self._holds(
-                    f'SELECT COUNT("{unit}") = COUNT(DISTINCT "{unit}") AND COUNT(*) = '
-                    f'COUNT("{unit}") FROM "{p}"."{n}"')
+                holds = self._holds(_unique_check(p, n, unit))
                 self._unique[(p, n)] = known = (version, bool(holds))
             if not known[1]:
                 raise MeshError(f"`{p}.{n}` declares its privacy unit `{unit}` unique, but "
@@ -247,21 +267,27 @@ class Engine(UniqueUnits):
         self._unique = {}
         self._run_lock = threading.Lock()
 
-    def prepare(self, sql: str) -> "_DuckPrepared":
-        """Bind planned SQL (no data read); PolicyViolation ``engine-rejected`` if it cannot."""
+    def sql(self, query: exp.Expression) -> str:
+        """The DuckDB SQL this engine runs for a planned query."""
+        return query.sql("duckdb")
+
+    def prepare(self, query: exp.Expression) -> "_DuckPrepared":
+        """Bind a planned query (no data read); PolicyViolation ``engine-rejected`` if it
+        cannot."""
+        sql = self.sql(query)
         try:
             self.con.sql(sql)  # binds without running
         except duckdb.Error as exc:
             raise engine_rejected(exc) from None
         return _DuckPrepared(self, sql)
 
-    def execute(self, sql: str):
-        """Run planned SQL under the limits; returns a pandas DataFrame."""
-        return self.prepare(sql).run()
+    def execute(self, query: exp.Expression) -> "pd.DataFrame":
+        """Run a planned query under the limits; returns a pandas DataFrame."""
+        return self.prepare(query).run()
 
-    def _holds(self, sql: str) -> bool:
-        return bool(self.con.execute(sql).fetchall()[0][0])  # fetch all: DuckDB 2 refuses
-        # other work on a connection whose result is unfinished
+    def _holds(self, query: exp.Select) -> bool:
+        return bool(self.con.execute(self.sql(query)).fetchall()[0][0])  # fetch all: DuckDB 2
+        # refuses other work on a connection whose result is unfinished
 
     def close(self) -> None:
         self.con.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterable, TypeVar
 
 from sqlglot import exp
@@ -83,7 +83,14 @@ class Output:
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything the engine and the release stage need, and what ``explain`` shows."""
+    """Everything the engine and the release stage need, and what ``explain`` shows.
+
+    ``query`` is the engine query as a sqlglot tree; each engine renders its own dialect from
+    it. The fields are plain JSON-able values (the wire sends ``dataclasses.asdict(plan)``):
+    ``sql`` is ``query`` rendered for DuckDB once, for explain and the wire, and the tree is
+    an init-only argument kept off the fields. A plan rebuilt from its fields (the wire,
+    ``dataclasses.replace``) parses ``sql`` back when its tree is asked for.
+    """
 
     sql: str
     keys: tuple[str, ...]
@@ -97,10 +104,36 @@ class Plan:
     threshold_on: str | None = None
     columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    tree: InitVar[exp.Select | None] = None
+
+    def __post_init__(self, tree: exp.Select | None) -> None:
+        object.__setattr__(self, "_query", tree)
+
+    @property
+    def query(self) -> exp.Select:
+        """The engine query: per-group exact primitives over the bounded rows."""
+        if self._query is None:
+            import sqlglot
+
+            object.__setattr__(self, "_query", sqlglot.parse_one(self.sql, read="duckdb"))
+        return self._query
+
+
+def _number(x: float | int) -> exp.Expression:
+    return exp.Literal.number(x)
+
+
+def _least(a: exp.Expression, b: exp.Expression) -> exp.Least:
+    """``LEAST(a, b)`` skipping NULLs (as DuckDB and Spark do; sqlglot's default does not)."""
+    return exp.Least(this=a, expressions=[b], ignore_nulls=True)
+
+
+def _greatest(a: exp.Expression, b: exp.Expression) -> exp.Greatest:
+    return exp.Greatest(this=a, expressions=[b], ignore_nulls=True)
 
 
 def _clamp(value: exp.Expression, lo: float, hi: float, center: float = 0.0, *,
-           nullable: bool = True) -> str:
+           nullable: bool = True) -> exp.Expression:
     """``value`` clamped to [lo, hi] (minus ``center``); NULL stays NULL.
 
     GREATEST and LEAST skip NULLs (in DuckDB and Spark alike), so without the CASE a missing
@@ -108,18 +141,24 @@ def _clamp(value: exp.Expression, lo: float, hi: float, center: float = 0.0, *,
     ``required`` skips the CASE (a broken promise costs accuracy there, never privacy: the
     clamped value still lies within the bounds).
     """
-    v = value.sql("duckdb")
-    sql = f"LEAST(GREATEST(CAST({v} AS DOUBLE), {lo!r}), {hi!r})"
-    sql = f"({sql} - {center!r})" if center else sql
-    return f"CASE WHEN ({v}) IS NULL THEN NULL ELSE {sql} END" if nullable else sql
+    double = exp.Cast(this=value.copy(), to=exp.DataType.build("DOUBLE"))
+    tree: exp.Expression = _least(_greatest(double, _number(lo)), _number(hi))
+    if center:
+        tree = exp.Paren(this=exp.Sub(this=tree, expression=_number(center)))
+    if not nullable:
+        return tree
+    missing = exp.Is(this=exp.Paren(this=value.copy()), expression=exp.Null())
+    return exp.Case(ifs=[exp.If(this=missing, true=exp.Null())], default=tree)
 
 
 class _Builder:
-    """Collects distinct measurements while outputs are planned."""
+    """Collects distinct measurements while outputs are planned; ``trees`` holds each one's
+    value and present expressions (``Measurement`` keeps their DuckDB text for display)."""
 
     def __init__(self, k: int, contracts: dict[str, Contract], grouped: bool):
         self.k, self.contracts, self.grouped = k, contracts, grouped
         self.measurements: dict[tuple, Measurement] = {}
+        self.trees: dict[str, tuple[exp.Expression | None, exp.Expression | None]] = {}
 
     def required(self, qualified: str | None) -> bool:
         """Does the contract promise the ``product.table.col`` is never null?"""
@@ -129,31 +168,36 @@ class _Builder:
         col = self.contracts[product].table(table).column(column)
         return bool(col and col.required)
 
-    def add(self, kind: str, value: str | None, sensitivity: float, *, output: str = "",
-            **correction: Any) -> str:
+    def add(self, kind: str, value: exp.Expression | None, sensitivity: float, *,
+            output: str = "", present: exp.Expression | None = None, **correction: Any) -> str:
         """A measurement's name; an identical earlier one is reused (``output`` makes it the
         output's own: a draw that several outputs read must be one measurement)."""
-        key = (kind, value, output, tuple(sorted(correction.items())))
+        text = None if value is None else value.sql("duckdb")
+        shown = None if present is None else present.sql("duckdb")
+        if shown is not None:
+            correction["present"] = shown
+        key = (kind, text, output, tuple(sorted(correction.items())))
         if key not in self.measurements:
-            self.measurements[key] = Measurement(f"m{len(self.measurements)}", kind, value,
-                                                 sensitivity, **correction)
+            name = f"m{len(self.measurements)}"
+            self.measurements[key] = Measurement(name, kind, text, sensitivity, **correction)
+            self.trees[name] = (value, present)
         return self.measurements[key].name
 
     def clamped_sum(self, agg: Aggregate, sensitivity: float, center: float = 0.0) -> str:
         """A sum of ``agg``'s clamped present values, minus ``center`` each (see Measurement)."""
         lo, hi = agg.bounds
-        present = None if self.required(agg.column) else agg.value.sql("duckdb")
+        present = None if self.required(agg.column) else agg.value
         return self.add("sum", _clamp(agg.value, lo, hi, nullable=False), sensitivity,
                         center=float(center), fill=float(lo), present=present)
 
-    def count(self, value: str | None = None) -> str:
+    def count(self, value: exp.Expression | None = None) -> str:
         return self.add("count", value, self.k)
 
     def nonnull(self, agg: Aggregate) -> str:
         """The count of an aggregate's values: COUNT(*) when the contract promises no nulls."""
         if self.required(agg.column):
             return self.count()
-        return self.count(agg.value.sql("duckdb"))  # clamping never changes nullness
+        return self.count(agg.value)  # clamping never changes nullness
 
     def output(self, agg: Aggregate) -> Output:
         k = self.k
@@ -163,27 +207,31 @@ class _Builder:
             return Output(agg.name, "count",
                           (self.add("distinct", None, k if self.grouped else 1),))
         if agg.func == "count_col":
-            return Output(agg.name, "count", (self.count(agg.value.sql("duckdb")),))
+            return Output(agg.name, "count", (self.count(agg.value),))
         lo, hi = agg.bounds
         if agg.func == "sum":
             return Output(agg.name, "sum",
                           (self.clamped_sum(agg, k * max(abs(lo), abs(hi))),), agg.bounds)
         mid, half = (lo + hi) / 2, (hi - lo) / 2
         nullable = not self.required(agg.column)
-        centered = _clamp(agg.value, lo, hi, mid, nullable=nullable)
-        clamped = _clamp(agg.value, lo, hi, nullable=nullable)
         if agg.func == "avg":
             s1 = self.clamped_sum(agg, k * half, mid)
             return Output(agg.name, "avg", (s1, self.nonnull(agg)), agg.bounds)
         if agg.func in ("var", "stddev"):
             s1 = self.clamped_sum(agg, k * half, mid)
-            s2 = self.add("sum", f"({centered} * {centered})", k * half * half)
+            centered = _clamp(agg.value, lo, hi, mid, nullable=nullable)
+            square = exp.Paren(this=exp.Mul(this=centered, expression=centered.copy()))
+            s2 = self.add("sum", square, k * half * half)
             return Output(agg.name, agg.func, (s1, s2, self.nonnull(agg)), agg.bounds,
                           sample=agg.sample)
         if agg.func in ("median", "quantile"):
             q = 0.5 if agg.func == "median" else float(agg.quantile)
-            width = (hi - lo) / HIST_BINS
-            bins = f"LEAST(CAST(FLOOR(({clamped} - {lo!r}) / {width!r}) AS INTEGER), {HIST_BINS - 1})"
+            offset = exp.Paren(this=exp.Sub(this=_clamp(agg.value, lo, hi, nullable=nullable),
+                                            expression=_number(lo)))
+            floor = exp.Floor(this=exp.Div(this=offset, expression=_number((hi - lo) / HIST_BINS),
+                                           typed=False, safe=False))
+            bins = _least(exp.Cast(this=floor, to=exp.DataType.build("INTEGER")),
+                          _number(HIST_BINS - 1))
             # Each quantile runs its own exponential mechanism on the histogram, so each is a
             # measurement of its own with its own share of epsilon (never shared by two).
             return Output(agg.name, "quantile", (self.add("hist", bins, k, output=agg.name),
@@ -260,10 +308,10 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
     if one_row_per_unit:
         notes.append("one row per privacy unit (declared unique and checked on the data): "
                      "no contribution bounding needed")
-    return Plan(_sql(q, k, final, bounded=not one_row_per_unit),
-                tuple(g.name for g in q.group_keys), categories,
+    query = _query(q, k, final, b.trees, bounded=not one_row_per_unit)
+    return Plan(query.sql("duckdb"), tuple(g.name for g in q.group_keys), categories,
                 tuple(final), outputs, epsilon, used_delta, k, threshold, threshold_on,
-                tuple(q.columns), tuple(notes))
+                tuple(q.columns), tuple(notes), tree=query)
 
 
 def _declared(g: GroupKey) -> tuple | None:
@@ -320,19 +368,29 @@ def totalized(q: Q, contracts: dict[str, Contract]) -> Q:
     return replace(q, **changes)
 
 
+def _quoted(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
 def from_where(tables: tuple[TableRef, ...], joins: tuple[exp.Expression, ...],
-               where: exp.Expression | None) -> str:
-    """`` FROM product.table AS alias JOIN ... ON ... WHERE ...`` of a checked query."""
-    t0 = tables[0]
-    sql = f' FROM "{t0.product}"."{t0.table}" AS "{t0.alias}"'
+               where: exp.Expression | None) -> exp.Select:
+    """``SELECT FROM product.table AS alias JOIN ... ON ... WHERE ...`` of a checked query: a
+    SELECT without projections yet (add them with ``.select(..., copy=False)``)."""
+    def table(t: TableRef) -> exp.Table:
+        return exp.Table(this=_quoted(t.table), db=_quoted(t.product),
+                         alias=exp.TableAlias(this=_quoted(t.alias)))
+
+    select = exp.Select().from_(table(tables[0]), copy=False)
     for t, on in zip(tables[1:], joins):
-        sql += f' JOIN "{t.product}"."{t.table}" AS "{t.alias}" ON {on.sql("duckdb")}'
-    return sql + (f" WHERE {where.sql('duckdb')}" if where is not None else "")
+        select = select.join(table(t), on=on.copy(), copy=False)
+    return select if where is None else select.where(where.copy(), copy=False)
 
 
-def _sql(q: CheckedQuery, k: int, measurements: list[Measurement], *, bounded: bool = True
-         ) -> str:
-    """Engine SQL: per unit at most k random rows after joins, then exact per-group primitives.
+def _query(q: CheckedQuery, k: int, measurements: list[Measurement],
+           trees: dict[str, tuple[exp.Expression | None, exp.Expression | None]], *,
+           bounded: bool = True) -> exp.Select:
+    """Engine query: per unit at most k random rows after joins, then exact per-group
+    primitives (``trees``: each measurement's value and present expressions).
 
     The policy accepts only joins that equate every joined table's privacy unit with the first
     table's (rule ``join-unit``), so every joined row belongs to one person and one window
@@ -341,34 +399,51 @@ def _sql(q: CheckedQuery, k: int, measurements: list[Measurement], *, bounded: b
     t0 = q.tables[0]
     source = histogram_sources(measurements)
     measurements = [m for m in measurements if source.get(m.name, m.name) == m.name]
-    keys = [f"{g.expr.sql('duckdb')} AS \"{g.name}\"" for g in q.group_keys]
-    values = [f"{m.value} AS \"v_{m.name}\"" for m in measurements if m.value is not None]
-    values += [f"{m.present} AS \"p_{m.name}\"" for m in measurements
-               if m.corrected and m.present is not None]
-    rows = (f'SELECT "{t0.alias}"."{t0.privacy_unit}" AS __unit'
-            + (", random() AS __r" if bounded else "")
-            + "".join(", " + c for c in keys + values) + from_where(q.tables, q.joins, q.where))
+    columns = [exp.alias_(exp.column(t0.privacy_unit, table=t0.alias, quoted=True), "__unit")]
     if bounded:
-        rows = (f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY __unit ORDER BY "
-                f"__r) AS __rn FROM ({rows})) WHERE __rn <= {k}")
+        columns.append(exp.alias_(exp.Rand(), "__r"))
+    columns += [exp.alias_(g.expr.copy(), g.name, quoted=True) for g in q.group_keys]
+    columns += [exp.alias_(trees[m.name][0].copy(), f"v_{m.name}", quoted=True)
+                for m in measurements if m.value is not None]
+    columns += [exp.alias_(trees[m.name][1].copy(), f"p_{m.name}", quoted=True)
+                for m in measurements if m.corrected and m.present is not None]
+    rows = from_where(q.tables, q.joins, q.where).select(*columns, copy=False)
+    if bounded:
+        order = exp.Order(expressions=[exp.Ordered(this=exp.column("__r"), nulls_first=False)])
+        window = exp.Window(this=exp.RowNumber(), partition_by=[exp.column("__unit")],
+                            order=order, over="OVER")
+        numbered = exp.select(exp.Star(), exp.alias_(window, "__rn")).from_(
+            rows.subquery(copy=False), copy=False)
+        rows = exp.select(exp.Star()).from_(numbered.subquery(copy=False), copy=False).where(
+            exp.LTE(this=exp.column("__rn"), expression=_number(k)), copy=False)
+
+    def named(agg: exp.Expression, name: str) -> exp.Alias:
+        return exp.alias_(agg, name, quoted=True)
+
+    def value(m: Measurement) -> exp.Column:
+        return exp.column(f"v_{m.name}", quoted=True)
+
     aggs = []
     for m in measurements:
-        v = f'"v_{m.name}"' if m.value is not None else None
         if m.kind == "count":
-            aggs.append(f"COUNT({v or '*'}) AS \"{m.name}\"")
+            aggs.append(named(exp.Count(this=value(m) if m.value is not None else exp.Star()),
+                              m.name))
         elif m.kind == "distinct":
-            aggs.append(f"COUNT(DISTINCT __unit) AS \"{m.name}\"")
+            aggs.append(named(exp.Count(this=exp.Distinct(expressions=[exp.column("__unit")])),
+                              m.name))
         elif m.kind == "sum":
-            aggs.append(f"COALESCE(SUM({v}), 0) AS \"{m.name}\"")
+            aggs.append(named(exp.Coalesce(this=exp.Sum(this=value(m)),
+                                           expressions=[_number(0)]), m.name))
         else:
-            aggs.append(f"histogram({v}) AS \"{m.name}\"")
+            aggs.append(named(exp.Anonymous(this="histogram", expressions=[value(m)]), m.name))
     if any(m.corrected for m in measurements):
-        aggs.append(f'COUNT(*) AS "{ROWS}"')
-        aggs += [f'COUNT("p_{m.name}") AS "{PRESENT}{m.name}"' for m in measurements
-                 if m.corrected and m.present is not None]
-    names = [f'"{g.name}"' for g in q.group_keys]
-    group = f" GROUP BY {', '.join(names)}" if names else ""
-    return f"SELECT {', '.join(names + aggs)} FROM ({rows}){group}"
+        aggs.append(named(exp.Count(this=exp.Star()), ROWS))
+        aggs += [named(exp.Count(this=exp.column(f"p_{m.name}", quoted=True)),
+                       f"{PRESENT}{m.name}")
+                 for m in measurements if m.corrected and m.present is not None]
+    names = [exp.column(g.name, quoted=True) for g in q.group_keys]
+    query = exp.select(*names, *aggs).from_(rows.subquery(copy=False), copy=False)
+    return query.group_by(*(n.copy() for n in names), copy=False) if names else query
 
 
 def histogram_sources(measurements: "Iterable[Measurement]") -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from sqlglot import exp
 
 from ..errors import MeshError, PolicyViolation, QueryFailed
 from ..values import RowRelease
@@ -23,12 +24,15 @@ if TYPE_CHECKING:
     from ..session import Session
 
 
-def _sql(q: policy.CheckedRows) -> str:
-    outputs = ", ".join(f'{o.expr.sql("duckdb")} AS "{o.name}"' for o in q.outputs)
-    order = (" ORDER BY " + ", ".join(o.sql("duckdb") for o in q.order)) if q.order else ""
-    limit = f" LIMIT {int(q.limit)}" if q.limit is not None else ""
-    offset = f" OFFSET {int(q.offset)}" if q.offset else ""
-    return f"SELECT {outputs}{from_where(q.tables, q.joins, q.where)}{order}{limit}{offset}"
+def _query(q: policy.CheckedRows) -> exp.Select:
+    """The engine query of a checked row query: its outputs, ORDER BY and LIMIT/OFFSET."""
+    outputs = [exp.alias_(o.expr.copy(), o.name, quoted=True) for o in q.outputs]
+    query = from_where(q.tables, q.joins, q.where).select(*outputs, copy=False)
+    if q.order:
+        query = query.order_by(*(o.copy() for o in q.order), copy=False)
+    if q.limit is not None:
+        query = query.limit(int(q.limit), copy=False)
+    return query.offset(int(q.offset), copy=False) if q.offset else query
 
 
 def run_rows(session: "Session", sql: str) -> RowRelease:
@@ -42,7 +46,7 @@ def run_rows(session: "Session", sql: str) -> RowRelease:
     contracts = {p.name: p.contract for p in session.products}
     try:
         checked = policy.check_rows(sql, contracts, session.purpose)
-        job = session.engine.prepare(_sql(totalized(checked, contracts)))
+        job = session.engine.prepare(_query(totalized(checked, contracts)))
     except PolicyViolation as exc:
         reject(session, sql, exc)
         raise

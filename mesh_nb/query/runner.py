@@ -21,6 +21,7 @@ from .engines import EngineFailure
 from .parse import redact, too_deep
 from .plan import Plan, build_plan, primitives
 from ..values import Explanation, Release
+from .post import post_process
 from .release import add_noise, half_width, noise_scale
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def explain(session: "Session", sql: str, *, epsilon: float | None = None,
     is bound in the engine, which reads no data, so engine mistakes show here too)."""
     checked, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
     try:
-        session.engine.prepare(plan.sql)
+        session.engine.prepare(plan.query)
     except PolicyViolation as exc:
         reject(session, sql, exc)
         raise
@@ -139,7 +140,7 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
                        tuple(p.name for p in readers), tuple(meta.get("notes", ())),
                        release_id, True, _remaining(session))
     try:
-        job = session.engine.prepare(plan.sql)  # binds on the schema: reads no data
+        job = session.engine.prepare(plan.query)  # binds on the schema: reads no data
     except PolicyViolation as exc:
         reject(session, sql, exc)
         raise
@@ -148,7 +149,7 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
                         details={**details, "release": release_id})
     try:
         exact = primitives(plan, job.run())
-        frame, accuracy = _post_process(
+        frame, accuracy = post_process(
             checked, *add_noise(plan, exact, accountant=Accountant(seed)))
     except Exception as exc:  # every failure from here on may depend on a person's data
         kind = exc.kind if isinstance(exc, EngineFailure) else "release-error"
@@ -169,34 +170,8 @@ def _mechanisms(plan: Plan) -> str:
 def execute(session: "Session", plan: Plan) -> pd.DataFrame:
     """The plan's exact bounded primitives from the sandboxed engine (never shown to anyone;
     for tests and benchmarks: no budget is reserved)."""
-    return primitives(plan, session.engine.execute(plan.sql))
+    return primitives(plan, session.engine.execute(plan.query))
 
 
 def _remaining(session: "Session") -> dict:
     return {b.product: b.epsilon_remaining for b in session.budgets()}
-
-
-def _post_process(checked: policy.CheckedQuery, frame: pd.DataFrame, accuracy: pd.DataFrame
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """HAVING, ORDER BY and LIMIT over released values only (free post-processing).
-
-    The accuracy table follows: its ``row`` is the position of the cell in the final frame.
-    """
-    if checked.having is None and not checked.order and checked.limit is None:
-        return frame[list(checked.outputs)], accuracy
-    import duckdb
-
-    having = f" WHERE {policy.on_outputs(checked, checked.having)}" \
-        if checked.having is not None else ""
-    order = (" ORDER BY " + ", ".join(policy.on_outputs(checked, o) for o in checked.order)
-             if checked.order else "")
-    limit = f" LIMIT {int(checked.limit)}" if checked.limit is not None else ""
-    offset = f" OFFSET {int(checked.offset)}" if checked.offset else ""
-    cols = ", ".join(f'"{c}"' for c in checked.outputs)
-    with duckdb.connect() as con:
-        con.register("released", frame.assign(__row=range(len(frame))))
-        kept = con.execute(f"SELECT {cols}, __row FROM released{having}{order}{limit}{offset}"
-                           ).df()
-    position = {old: new for new, old in enumerate(kept.pop("__row"))}
-    accuracy = accuracy[accuracy.row.isin(position)].assign(row=lambda a: a.row.map(position))
-    return kept, accuracy.sort_values(["output", "row"], kind="stable").reset_index(drop=True)

@@ -1,8 +1,8 @@
-"""The Spark engine: the same planned SQL, transpiled by sqlglot and run through PySpark.
+"""The Spark engine: the same planned query, rendered by sqlglot and run through PySpark.
 
-A plan is written once, in DuckDB's dialect. This engine parses it, renames every
-``"product"."table"`` to the temporary view it registered for that table, rewrites what Spark
-lacks (DuckDB's ``histogram``), and writes Spark SQL. The frame it returns has the shape and
+A plan is a sqlglot tree. This engine copies it, renames every ``"product"."table"`` to the
+temporary view it registered for that table, rewrites on the tree what Spark lacks (``TRY``,
+DuckDB's ``histogram``), and renders Spark SQL. The frame it returns has the shape and
 types DuckDB's has, so the release stage is the same on both engines.
 
 Boundary. DuckDB is sandboxed inside the process; Spark is not — a Spark session can read
@@ -26,7 +26,6 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import pandas as pd
-import sqlglot
 from sqlglot import exp
 
 from ..contract.model import Table
@@ -127,30 +126,39 @@ def _is_connect(spark: Any) -> bool:
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
-def _quote(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("spark")
+def _name(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
 
 
-def to_spark(sql: str, views: dict[tuple[str, str], str]) -> str:
-    """Planned DuckDB SQL -> Spark SQL over the registered views.
+def _table(name: str) -> exp.Table:
+    return exp.Table(this=_name(name))
 
-    Every table reference must be a registered ``(product, table)``; ``histogram(v)`` becomes
-    a per-(group, bin) count folded into a map (see :func:`_histograms`).
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def to_spark(query: exp.Expression, views: dict[tuple[str, str], str]) -> str:
+    """A planned query (a sqlglot tree over ``"product"."table"``) -> Spark SQL over the
+    registered views; ``query`` itself is left as it is.
+
+    Every table reference must be a registered ``(product, table)``; ``TRY(x)`` becomes ``x``
+    (see :func:`~mesh_nb.query.total.strip_try`); ``histogram(v)`` becomes a per-(group, bin)
+    count folded into a map (see :func:`_histograms`).
     """
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    from .total import strip_try
+
+    tree = strip_try(query)  # a copy: Spark has no TRY(); ANSI off makes those parts total
     for table in tree.find_all(exp.Table):
         key = (table.db, table.name)
         if key not in views:
             raise MeshError(f"planned SQL names `{'.'.join(filter(None, key))}`, which is not "
                             "a table of the bound products — the query was refused")
-        table.set("this", exp.to_identifier(views[key], quoted=True))
+        table.set("this", _name(views[key]))
         table.set("db", None)
         table.set("catalog", None)
-    from .total import strip_try
-
-    tree = strip_try(tree)  # Spark has no TRY(); ANSI mode off makes those parts total
     if any(_is_histogram(f) for f in tree.find_all(exp.Anonymous)):
-        return _histograms(tree)
+        tree = _histograms(tree)
     return tree.sql("spark")
 
 
@@ -158,7 +166,7 @@ def _is_histogram(node: exp.Expression) -> bool:
     return isinstance(node, exp.Anonymous) and str(node.name).lower() == "histogram"
 
 
-def _histograms(tree: exp.Select) -> str:
+def _histograms(tree: exp.Select) -> exp.Select:
     """The planned ``SELECT keys, aggs FROM (rows) GROUP BY keys`` with ``histogram(v)``
     aggregates, as one Spark statement: the bounded rows are a CTE (Spark computes a
     non-deterministic CTE referenced twice once), the other aggregates one GROUP BY over it,
@@ -170,38 +178,52 @@ def _histograms(tree: exp.Select) -> str:
         raise MeshError("internal: histogram plan without a rows subquery")
     group = tree.args.get("group")
     keys = [e.name for e in group.expressions] if group else []
-    qkeys = [_quote(k) for k in keys]
-    by = f" GROUP BY {', '.join(qkeys)}" if keys else ""
-    aggs, hists, select = [], [], []
+
+    def lead(table: str | None = None) -> list[exp.Column]:
+        return [_col(k, table) for k in keys]
+
+    def grouped(select: exp.Select, *extra: exp.Expression) -> exp.Select:
+        by = [*lead(), *extra]
+        return select.group_by(*by, copy=False) if by else select
+
+    aggs: list[exp.Expression] = []
+    hists: list[tuple[str, exp.Expression]] = []
+    select: list[exp.Expression] = []
     for e in tree.expressions:
         name = e.alias_or_name
         inner = e.this if isinstance(e, exp.Alias) else e
-        if name in keys and not isinstance(inner, exp.AggFunc) and not _is_histogram(inner):
-            select.append(f"`__aggs`.{_quote(name)}")
-        elif _is_histogram(inner):
-            i = len(hists)
-            hists.append((i, name, inner.expressions[0].sql("spark")))
-            select.append(f"`__hist{i}`.{_quote(name)}")
-        else:
-            aggs.append(e.sql("spark"))
-            select.append(f"`__aggs`.{_quote(name)}")
-    lead = "".join(f"{k}, " for k in qkeys)
-    ctes = [f"`__rows` AS ({source.this.sql('spark')})",
-            f"`__aggs` AS (SELECT {lead}{''.join(a + ', ' for a in aggs)}COUNT(*) AS `__n` "
-            f"FROM `__rows`{by})"]
-    joins = []
-    for i, name, value in hists:
-        ctes.append(f"`__hist{i}` AS (SELECT {lead}map_from_entries(collect_list(struct("
-                    f"`__bin`, `__count`))) AS {_quote(name)} FROM (SELECT {lead}{value} AS "
-                    f"`__bin`, COUNT(*) AS `__count` FROM `__rows` WHERE {value} IS NOT NULL "
-                    f"GROUP BY {lead}{value}){by})")
+        if _is_histogram(inner):
+            select.append(_col(name, f"__hist{len(hists)}"))
+            hists.append((name, inner.expressions[0]))
+            continue
+        if not (name in keys and not isinstance(inner, exp.AggFunc)):
+            aggs.append(e.copy())
+        select.append(_col(name, "__aggs"))
+    count = exp.alias_(exp.Count(this=exp.Star()), "__n", quoted=True)
+    main = grouped(exp.select(*lead(), *aggs, count).from_(_table("__rows"), copy=False))
+    out = exp.select(*select).from_(_table("__aggs"), copy=False)
+    out = out.with_("__rows", source.this.copy(), copy=False).with_("__aggs", main, copy=False)
+    for i, (name, value) in enumerate(hists):
+        hist = f"__hist{i}"
+        pairs = exp.select(*lead(), exp.alias_(value.copy(), "__bin", quoted=True),
+                           exp.alias_(exp.Count(this=exp.Star()), "__count", quoted=True))
+        pairs = grouped(pairs.from_(_table("__rows"), copy=False)
+                        .where(exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())),
+                               copy=False), value.copy())
+        entries = exp.Anonymous(this="collect_list", expressions=[
+            exp.Anonymous(this="struct", expressions=[_col("__bin"), _col("__count")])])
+        folded = exp.Anonymous(this="map_from_entries", expressions=[entries])
+        per_group = grouped(exp.select(*lead(), exp.alias_(folded, name, quoted=True))
+                            .from_(pairs.subquery(copy=False), copy=False))
+        out = out.with_(hist, per_group, copy=False)
+        target = _table(hist)
         if keys:
-            on = " AND ".join(f"`__aggs`.{k} <=> `__hist{i}`.{k}" for k in qkeys)
-            joins.append(f"LEFT JOIN `__hist{i}` ON {on}")
+            on = exp.and_(*(exp.NullSafeEQ(this=a, expression=b)
+                            for a, b in zip(lead("__aggs"), lead(hist))), copy=False)
+            out = out.join(target, on=on, join_type="LEFT", copy=False)
         else:
-            joins.append(f"CROSS JOIN `__hist{i}`")
-    return (f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM `__aggs` "
-            + " ".join(joins))
+            out = out.join(target, join_type="CROSS", copy=False)
+    return out
 
 
 def _frame(df: "DataFrame") -> pd.DataFrame:
@@ -307,14 +329,14 @@ class SparkEngine(UniqueUnits):
         # catalog tables have no portable version: checked once per engine
         return None if table.source else super()._version(table)
 
-    def sql(self, sql: str) -> str:
-        """The Spark SQL this engine runs for planned (DuckDB-dialect) ``sql``."""
-        return to_spark(sql, self.views)
+    def sql(self, query: exp.Expression) -> str:
+        """The Spark SQL this engine runs for a planned query."""
+        return to_spark(query, self.views)
 
-    def prepare(self, sql: str) -> "_SparkPrepared":
-        """Transpile and analyse planned SQL (no data read); PolicyViolation
+    def prepare(self, query: exp.Expression) -> "_SparkPrepared":
+        """Render and analyse a planned query (no data read); PolicyViolation
         ``engine-rejected`` if Spark cannot."""
-        text = self.sql(sql)
+        text = self.sql(query)
         try:
             df = self.spark.sql(text)
             df.schema  # noqa: B018 - Connect analyses lazily: make it analyse now
@@ -322,12 +344,13 @@ class SparkEngine(UniqueUnits):
             raise engine_rejected(exc) from None
         return _SparkPrepared(self, df)
 
-    def execute(self, sql: str) -> pd.DataFrame:
-        """Run planned SQL on Spark under the time limit; returns the frame DuckDB's would."""
-        return self.prepare(sql).run()
+    def execute(self, query: exp.Expression) -> pd.DataFrame:
+        """Run a planned query on Spark under the time limit; returns the frame DuckDB's
+        would."""
+        return self.prepare(query).run()
 
-    def _holds(self, sql: str) -> bool:
-        return bool(self.spark.sql(self.sql(sql)).collect()[0][0])
+    def _holds(self, query: exp.Select) -> bool:
+        return bool(self.spark.sql(self.sql(query)).collect()[0][0])
 
     def close(self) -> None:
         """Drop this engine's views; the shared Spark session stays up."""

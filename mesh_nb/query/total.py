@@ -291,7 +291,7 @@ def _replace(node: exp.Expression, build: Callable[[exp.Expression], exp.Express
 
 
 def _try_cast(node: exp.Expression, to: str) -> exp.TryCast:
-    return exp.TryCast(this=node, to=exp.DataType.build(to))
+    return exp.TryCast(this=node, to=exp.DataType.build(to), safe=True)
 
 
 def _small_int(node: exp.Expression | None, limit: int) -> bool:
@@ -339,7 +339,8 @@ def try_casts(expression: exp.Expression, types: Types) -> exp.Expression:
     root = expression
     for node in _post_order(expression):
         if type(node) is exp.Cast:
-            root = _replace(node, lambda n: exp.TryCast(this=n.this, to=n.args["to"]), root)
+            root = _replace(node, lambda n: exp.TryCast(this=n.this, to=n.args["to"], safe=True),
+                            root)
     return root
 
 
