@@ -143,12 +143,15 @@ class LocalBackend:
     def open_engine(self, products: "tuple[Product, ...]") -> "QueryEngine":
         """The engine over ``products``' tables, opened on first use."""
         if self.engine is None:
+            from .query.checks import DataChecks
             from .query.engines import open_engine
 
             kind, remote = self.options.resolve(products)
             self.engine = open_engine(((p.name, t.name, t, p.contract.privacy_unit)
                                        for p in products for t in p.contract.tables),
-                                      kind=kind, remote=remote, limits=self.options.limits)
+                                      kind=kind, remote=remote, limits=self.options.limits,
+                                      checks={p.name: DataChecks(p.owner_dir)
+                                              for p in products})
         return self.engine
 
     def close_engine(self) -> None:

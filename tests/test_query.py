@@ -281,6 +281,50 @@ def test_declared_unique_unit_that_the_data_breaks_stops_the_query(demo_dir) -> 
     assert s.budget().epsilon_remaining == 3.0
 
 
+COUNT_ALL = "SELECT COUNT(*) AS n FROM customers.accounts"
+
+
+def test_the_uniqueness_check_is_recorded_once_per_data_version(demo_dir) -> None:
+    """A fresh session (a new kernel) answers from the owner's signed record, re-checks when
+    the data changes, and ignores a record someone edited."""
+    import json
+    import os
+
+    from mesh_nb.query.checks import CHECKS_FILE, DataChecks, fingerprint
+
+    declare_unit_unique(demo_dir, dedupe=True)
+    product = mesh_nb.open_mesh(demo_dir).product("customers")
+    data = product.contract.table("accounts").data_path
+    record, check = DataChecks(product.owner_dir), "unit-unique:accounts:customer_id"
+
+    def fresh_query() -> None:
+        with mesh_nb.open_mesh(demo_dir).bind("customers", purpose="churn-analysis",
+                                              analyst="u") as s:
+            s.query(COUNT_ALL, epsilon=0.1)
+
+    fresh_query()
+    assert record.get(check, fingerprint(data)) is True
+    text = (product.owner_dir / CHECKS_FILE).read_text()
+    assert set(json.loads(text)["checks"]) == {check} and "C0" not in text  # no data value
+    # the record is what a new session reads: a signed "breaks" stops it without a scan
+    record.put(check, fingerprint(data), False)
+    with pytest.raises(MeshError, match="declares its privacy unit `customer_id` unique"):
+        fresh_query()
+    # an edited record is not the owner's: ignored, the data is checked again
+    doc = json.loads((product.owner_dir / CHECKS_FILE).read_text())
+    doc["checks"][check][1] = True
+    (product.owner_dir / CHECKS_FILE).write_text(json.dumps(doc))
+    assert record.get(check, fingerprint(data)) is None
+    fresh_query()
+    assert record.get(check, fingerprint(data)) is True
+    # new data: a new version, checked again (here the duplicates are back)
+    pd.concat([pd.read_parquet(data)] * 2).to_parquet(data)
+    os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 10**9))
+    with pytest.raises(MeshError, match="its data breaks that"):
+        fresh_query()
+    assert record.get(check, fingerprint(data)) is False
+
+
 def test_engine_sandbox_is_the_second_wall(demo_dir, session) -> None:
     """Even SQL that slipped past the checker cannot read other files or unlock the engine."""
     import duckdb

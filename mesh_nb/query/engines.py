@@ -14,16 +14,20 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Literal, Protocol, runtime_checkable
+from typing import (TYPE_CHECKING, Callable, Iterable, Literal, Mapping, Protocol,
+                    runtime_checkable)
 
 import duckdb
 from sqlglot import exp
 
 from ..contract.model import Table
 from ..errors import MeshError, PolicyViolation
+from .plan import rendered
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .checks import DataChecks
 
 EngineKind = Literal["duckdb", "spark"]
 ENGINE_KINDS: tuple[str, ...] = ("duckdb", "spark")
@@ -91,6 +95,7 @@ class QueryEngine(Protocol):
     """
 
     kind: str
+    checks: "Mapping[str, DataChecks] | None"
 
     def sql(self, query: exp.Expression) -> str: ...
 
@@ -216,6 +221,9 @@ class UniqueUnits:
 
     tables: list[TableSpec]
     _unique: dict[tuple[str, str], tuple[object, bool]]
+    #: Per product, the owner's record of checks already made on its data (none: every
+    #: new engine checks again).
+    checks: "Mapping[str, DataChecks] | None" = None
 
     def _readable(self, table: Table) -> bool:
         return table.data_path is not None
@@ -229,7 +237,9 @@ class UniqueUnits:
 
     def unit_unique(self, product: str, name: str) -> bool:
         """Does the contract declare ``product.name``'s privacy unit ``unique``? Checked on the
-        data; a declaration the data breaks is the owner's error and stops the query."""
+        data once per data version: in this process by the file's stat, across processes
+        through the owner's signed record (``checks``, :mod:`.checks`) by its fingerprint. A
+        declaration the data breaks is the owner's error and stops the query."""
         for p, n, table, unit in self.tables:
             if (p, n) != (product, name):
                 continue
@@ -239,14 +249,28 @@ class UniqueUnits:
             version = self._version(table)
             known = self._unique.get((p, n))
             if known is None or known[0] != version:
-                holds = self._holds(_unique_check(p, n, unit))
-                self._unique[(p, n)] = known = (version, bool(holds))
+                self._unique[(p, n)] = known = (version, self._recorded(p, n, table, unit))
             if not known[1]:
                 raise MeshError(f"`{p}.{n}` declares its privacy unit `{unit}` unique, but "
                                 "its data breaks that — the owner must fix the data or drop "
                                 "`unique: true` from the contract")
             return True
         return False
+
+    def _recorded(self, product: str, name: str, table: Table, unit: str) -> bool:
+        """The uniqueness check's answer: from the owner's record of this data version, or
+        from the data (then recorded)."""
+        record = (self.checks or {}).get(product)
+        if record is None or table.data_path is None:
+            return bool(self._holds(_unique_check(product, name, unit)))
+        from .checks import fingerprint
+
+        check, version = f"unit-unique:{name}:{unit}", fingerprint(table.data_path)
+        holds = record.get(check, version)
+        if holds is None:
+            holds = bool(self._holds(_unique_check(product, name, unit)))
+            record.put(check, version, holds)
+        return holds
 
 
 class Engine(UniqueUnits):
@@ -268,8 +292,8 @@ class Engine(UniqueUnits):
         self._run_lock = threading.Lock()
 
     def sql(self, query: exp.Expression) -> str:
-        """The DuckDB SQL this engine runs for a planned query."""
-        return query.sql("duckdb")
+        """The DuckDB SQL this engine runs for a planned query (rendered once per tree)."""
+        return rendered(query)
 
     def prepare(self, query: exp.Expression) -> "_DuckPrepared":
         """Bind a planned query (no data read); PolicyViolation ``engine-rejected`` if it
@@ -316,8 +340,10 @@ class _DuckPrepared:
 
 
 def open_engine(tables: Iterable[TableSpec], *, kind: str | None = None,
-                remote: str | None = None, limits: Limits | None = None) -> QueryEngine:
-    """The engine for a session's tables: DuckDB unless ``kind="spark"``.
+                remote: str | None = None, limits: Limits | None = None,
+                checks: "Mapping[str, DataChecks] | None" = None) -> QueryEngine:
+    """The engine for a session's tables: DuckDB unless ``kind="spark"``; ``checks`` (per
+    product, the owner's record of data checks) spares a new engine re-checking data.
 
     ``remote`` is a Spark Connect URL (``sc://host:port``) and implies Spark; without it the
     Spark engine runs a local ``local[*]`` session shared by the process. Tables held only in
@@ -336,7 +362,10 @@ def open_engine(tables: Iterable[TableSpec], *, kind: str | None = None,
         if catalog:
             raise MeshError(f"{', '.join(catalog)} live(s) in a Spark catalog, which DuckDB "
                             "cannot read — bind with engine='spark'")
-        return Engine(tables, limits)
-    from .spark import SparkEngine
+        engine: QueryEngine = Engine(tables, limits)
+    else:
+        from .spark import SparkEngine
 
-    return SparkEngine(tables, remote=remote, limits=limits)
+        engine = SparkEngine(tables, remote=remote, limits=limits)
+    engine.checks = checks
+    return engine

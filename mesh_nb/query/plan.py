@@ -115,8 +115,23 @@ class Plan:
         if self._query is None:
             import sqlglot
 
-            object.__setattr__(self, "_query", sqlglot.parse_one(self.sql, read="duckdb"))
+            tree = sqlglot.parse_one(self.sql, read="duckdb")
+            tree.meta[_RENDERED] = (id(tree), self.sql)
+            object.__setattr__(self, "_query", tree)
         return self._query
+
+
+def rendered(query: exp.Expression) -> str:
+    """``query.sql("duckdb")``, rendered once per planned tree (kept in the tree's ``meta``
+    with the tree's identity, so a copy, which may be rewritten, renders afresh; a planned
+    tree itself is never changed after planning)."""
+    mark = query.meta.get(_RENDERED)
+    if mark is None or mark[0] != id(query):
+        mark = query.meta[_RENDERED] = (id(query), query.sql("duckdb"))
+    return mark[1]
+
+
+_RENDERED = "mesh_nb.duckdb_sql"
 
 
 def _number(x: float | int) -> exp.Expression:
@@ -309,7 +324,7 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
         notes.append("one row per privacy unit (declared unique and checked on the data): "
                      "no contribution bounding needed")
     query = _query(q, k, final, b.trees, bounded=not one_row_per_unit)
-    return Plan(query.sql("duckdb"), tuple(g.name for g in q.group_keys), categories,
+    return Plan(rendered(query), tuple(g.name for g in q.group_keys), categories,
                 tuple(final), outputs, epsilon, used_delta, k, threshold, threshold_on,
                 tuple(q.columns), tuple(notes), tree=query)
 
