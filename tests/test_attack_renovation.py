@@ -304,14 +304,10 @@ def test_a_declared_unique_folder_is_refused_as_a_policy_violation(demo_dir: Pat
         _fresh_plan(demo_dir)
 
 
-@pytest.mark.xfail(strict=True, reason="finding: a CSV's fingerprint is its size, mtime and "
-                   "last 64 KiB; an edit before the tail that keeps the size (one fixed-width "
-                   "id changed into another's) under a kept mtime reuses the record's "
-                   "'unique', and the plan skips contribution bounding on data with a "
-                   "duplicate (k=1 sensitivity for a person with 2 rows). Fix: hash the whole "
-                   "file for csv/json (the check reads it whole anyway) and add st_ino and "
-                   "st_ctime_ns to every file's print (ctime cannot be set back)")
 def test_a_rewritten_csv_file_is_checked_again(demo_dir: Path) -> None:
+    """Fixed: a CSV's print was its size, mtime and last 64 KiB, so an edit before the tail
+    that keeps the size under a kept mtime reused the record's "unique" (k=1 sensitivity for
+    a person with two rows); it now hashes the whole file and adds the ctime."""
     path = _declare_unique(demo_dir, "csv")
     assert _fresh_plan(demo_dir).max_contributions == 1
     size = path.stat().st_size

@@ -25,15 +25,23 @@ TAIL = 64 * 1024
 
 
 def _file_print(path: Path, st: os.stat_result) -> str:
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        f.seek(max(0, st.st_size - TAIL))
-        tail = f.read(TAIL)
-    return f"{st.st_size}:{st.st_mtime_ns}:{hashlib.sha256(tail).hexdigest()[:32]}"
+        if path.suffix.lower() == ".parquet":  # the footer names every row group
+            f.seek(max(0, st.st_size - TAIL))
+            digest.update(f.read(TAIL))
+        else:  # a text file's tail says nothing about the rows before it
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return (f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}:"
+            f"{digest.hexdigest()[:32]}")
 
 
 def fingerprint(path: Path) -> str:
-    """A data file's version: its size, modification time and a hash of its last 64 KiB (a
-    parquet file's footer, which names every row group); a folder's is its files'."""
+    """A data file's version: its size, modification and change times (a kept or restored
+    mtime still moves the ctime), inode, and a hash of its last 64 KiB for parquet (the
+    footer, which names every row group) or of all of it for CSV and JSON; a folder's is its
+    files'."""
     st = path.stat()
     if not path.is_dir():
         return _file_print(path, st)
