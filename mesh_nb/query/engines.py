@@ -229,8 +229,10 @@ class UniqueUnits:
         return table.data_path is not None
 
     def _version(self, table: Table) -> object:
+        """The data file's stat as this process sees it change (the change time and inode
+        too: a copy that restores the modification time still changes them)."""
         st = table.data_path.stat()
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
 
     def _holds(self, query: exp.Select) -> bool:
         raise NotImplementedError
