@@ -16,6 +16,8 @@ is marked ``xfail(strict=True)`` with what it shows.
 
 from __future__ import annotations
 
+import itertools
+
 import multiprocessing as mp
 import os
 import shutil
@@ -252,6 +254,22 @@ def _fresh_plan(demo_dir: Path):
         return s.explain(COUNT_ALL, epsilon=0.1).plan
 
 
+_EPSILONS = itertools.count(1)
+
+
+def _fresh_verdict(demo_dir: Path, data: Path) -> bool | None:
+    """A new kernel's query of COUNT_ALL (a new epsilon each time: never the release cache),
+    then what the owner's record says of ``data``'s uniqueness (the analyst sees the same
+    kind of release either way)."""
+    from mesh_nb.query.checks import DataChecks, fingerprint
+
+    with mesh_nb.open_mesh(demo_dir).bind("customers", purpose="churn-analysis",
+                                          analyst=ANALYST) as s:
+        s.query(COUNT_ALL, epsilon=0.01 * next(_EPSILONS))
+        owner = s.product().owner_dir
+    return DataChecks(owner).get("unit-unique:accounts:customer_id", fingerprint(data))
+
+
 def _duplicate_one_id(frame: pd.DataFrame) -> pd.DataFrame:
     """One person's id given to another row (same width: a file of the same size)."""
     frame = frame.copy()
@@ -278,10 +296,9 @@ def _keeping_mtime(path: Path, write) -> None:
 
 def test_a_rewritten_parquet_file_is_checked_again(demo_dir: Path) -> None:
     path = _declare_unique(demo_dir, "parquet")
-    assert _fresh_plan(demo_dir).max_contributions == 1
+    assert _fresh_verdict(demo_dir, path) is True
     _keeping_mtime(path, lambda: _duplicate_one_id(pd.read_parquet(path)).to_parquet(path))
-    with pytest.raises(MeshError, match="declares its privacy unit `customer_id` unique"):
-        _fresh_plan(demo_dir)
+    assert _fresh_verdict(demo_dir, path) is False
 
 
 def test_a_new_part_in_a_partitioned_folder_changes_its_fingerprint(demo_dir: Path) -> None:
@@ -293,15 +310,17 @@ def test_a_new_part_in_a_partitioned_folder_changes_its_fingerprint(demo_dir: Pa
     assert fingerprint(path) != before
 
 
-@pytest.mark.xfail(strict=True, reason="finding (availability, no data): the sandboxed DuckDB "
-                   "cannot read a partitioned folder (allowed_paths names the folder, the "
-                   "glob needs file system access), and the uniqueness check lets DuckDB's "
-                   "raw PermissionException (with the owner's path) out of prepare, where "
-                   "every other engine refusal is PolicyViolation engine-rejected")
 def test_a_declared_unique_folder_is_refused_as_a_policy_violation(demo_dir: Path) -> None:
-    _declare_unique(demo_dir, "folder")
-    with pytest.raises(MeshError):
+    """Fixed by reading no data before the charge: the sandboxed DuckDB cannot read a
+    partitioned folder, and the refusal is the engine's ``engine-rejected`` (the uniqueness
+    check, which let DuckDB's raw PermissionException with the owner's path out of prepare,
+    now runs only after the reservation)."""
+    from mesh_nb import PolicyViolation
+
+    path = _declare_unique(demo_dir, "folder")
+    with pytest.raises(PolicyViolation) as info:
         _fresh_plan(demo_dir)
+    assert info.value.rule == "engine-rejected" and path.is_dir()  # (the server strips paths)
 
 
 def test_a_rewritten_csv_file_is_checked_again(demo_dir: Path) -> None:
@@ -309,12 +328,11 @@ def test_a_rewritten_csv_file_is_checked_again(demo_dir: Path) -> None:
     that keeps the size under a kept mtime reused the record's "unique" (k=1 sensitivity for
     a person with two rows); it now hashes the whole file and adds the ctime."""
     path = _declare_unique(demo_dir, "csv")
-    assert _fresh_plan(demo_dir).max_contributions == 1
+    assert _fresh_verdict(demo_dir, path) is True
     size = path.stat().st_size
     _keeping_mtime(path, lambda: _duplicate_one_id_in_text(path))
     assert path.stat().st_size == size
-    with pytest.raises(MeshError, match="declares its privacy unit `customer_id` unique"):
-        _fresh_plan(demo_dir)
+    assert _fresh_verdict(demo_dir, path) is False
 
 
 def _with_person_twice(demo_dir: Path, path: Path) -> None:
@@ -324,13 +342,6 @@ def _with_person_twice(demo_dir: Path, path: Path) -> None:
     pd.concat([frame, person], ignore_index=True).to_parquet(path)
 
 
-@pytest.mark.xfail(strict=True, reason="finding: whether a declared-unique unit holds is read "
-                   "from the data before any budget is reserved, and explain() (free) raises "
-                   "MeshError on the neighbour where one person has two rows: one bit about "
-                   "that person, uncharged. Fix: explain shows the declared plan without "
-                   "reading data; a query whose data breaks the declaration reserves, then "
-                   "fails with the generic QueryFailed (ledger: query.failed, rule "
-                   "unit-not-unique for the owner)")
 def test_explain_does_not_tell_neighbours_apart_by_uniqueness(demo_dir: Path,
                                                               tmp_path: Path) -> None:
     path = _declare_unique(demo_dir, "parquet")
@@ -338,13 +349,17 @@ def test_explain_does_not_tell_neighbours_apart_by_uniqueness(demo_dir: Path,
     shutil.copytree(demo_dir, neighbour, ignore=shutil.ignore_patterns(".mesh_nb", ".owner"))
     _with_person_twice(neighbour, neighbour / path.relative_to(demo_dir))
 
+    """Fixed: the plan rests on the declaration and reads no data; a query on data that
+    breaks it keeps at most one row per unit, after the budget is reserved."""
     def outcome(mesh_dir: Path) -> str:
         try:
-            return str(_fresh_plan(mesh_dir).max_contributions)
+            plan = _fresh_plan(mesh_dir)
+            return f"{plan.max_contributions}|{plan.sql}|{plan.notes}"
         except MeshError as exc:
             return type(exc).__name__ + str(exc)
 
     assert outcome(demo_dir) == outcome(neighbour)
+    assert outcome(demo_dir).startswith("1|")
 
 
 # -- 4. one Session, two backends -------------------------------------------------------------

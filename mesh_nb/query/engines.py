@@ -103,6 +103,8 @@ class QueryEngine(Protocol):
 
     def execute(self, query: exp.Expression) -> "pd.DataFrame": ...
 
+    def declares_unique(self, product: str, name: str) -> bool: ...
+
     def unit_unique(self, product: str, name: str) -> bool: ...
 
     def close(self) -> None: ...
@@ -237,26 +239,31 @@ class UniqueUnits:
     def _holds(self, query: exp.Select) -> bool:
         raise NotImplementedError
 
+    def declares_unique(self, product: str, name: str) -> bool:
+        """Does the contract declare ``product.name``'s privacy unit ``unique`` (on data this
+        engine can check)? Reads no data: a plan may rest on it before any budget is spent."""
+        for p, n, table, unit in self.tables:
+            if (p, n) == (product, name):
+                col = table.column(unit)
+                return bool(col is not None and col.unique and self._readable(table))
+        return False
+
     def unit_unique(self, product: str, name: str) -> bool:
-        """Does the contract declare ``product.name``'s privacy unit ``unique``? Checked on the
-        data once per data version: in this process by the file's stat, across processes
-        through the owner's signed record (``checks``, :mod:`.checks`) by its fingerprint. A
-        declaration the data breaks is the owner's error and stops the query."""
+        """Does ``product.name`` hold one row per privacy unit, as its contract declares?
+        Reads the data (call it only once the budget is reserved) once per data version: in
+        this process by the file's stat, across processes through the owner's signed record
+        (``checks``, :mod:`.checks`) by its fingerprint. False when the contract declares
+        nothing, or when the data breaks the declaration (the owner's record says so)."""
+        if not self.declares_unique(product, name):
+            return False
         for p, n, table, unit in self.tables:
             if (p, n) != (product, name):
                 continue
-            col = table.column(unit)
-            if col is None or not col.unique or not self._readable(table):
-                return False
             version = self._version(table)
             known = self._unique.get((p, n))
             if known is None or known[0] != version:
                 self._unique[(p, n)] = known = (version, self._recorded(p, n, table, unit))
-            if not known[1]:
-                raise MeshError(f"`{p}.{n}` declares its privacy unit `{unit}` unique, but "
-                                "its data breaks that — the owner must fix the data or drop "
-                                "`unique: true` from the contract")
-            return True
+            return known[1]
         return False
 
     def _recorded(self, product: str, name: str, table: Table, unit: str) -> bool:

@@ -105,9 +105,18 @@ class Plan:
     columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     tree: InitVar[exp.Select | None] = None
+    fallback: InitVar[exp.Select | None] = None
 
-    def __post_init__(self, tree: exp.Select | None) -> None:
+    def __post_init__(self, tree: exp.Select | None, fallback: exp.Select | None) -> None:
         object.__setattr__(self, "_query", tree)
+        object.__setattr__(self, "_fallback", fallback)
+
+    @property
+    def bounded_query(self) -> exp.Select | None:
+        """For a plan that rests on a declared-unique privacy unit: the same query keeping at
+        most one row per unit, to run instead when the data breaks the declaration (the
+        plan's noise holds for both); None otherwise."""
+        return self._fallback
 
     @property
     def query(self) -> exp.Select:
@@ -260,8 +269,10 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
                delta: float, mechanism: str = "laplace", one_row_per_unit: bool = False) -> Plan:
     """Plan ``q`` for a query epsilon (and delta) with the chosen sum mechanism.
 
-    ``one_row_per_unit``: the (single) table verifiably holds one row per privacy unit, so
-    contribution bounding is a no-op and the engine SQL skips it; sensitivities use one row.
+    ``one_row_per_unit``: the (single) table's contract declares one row per privacy unit, so
+    sensitivities use one row and the engine SQL skips contribution bounding; the plan's
+    :attr:`Plan.bounded_query` keeps at most one row per unit, for data that breaks the
+    declaration.
     """
     if mechanism not in MECHANISMS:
         raise PolicyViolation("mechanism", f"unknown mechanism `{mechanism}`",
@@ -321,12 +332,13 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
                      "missing are released together as the last group (keys NULL)")
     used_delta = delta if (categories is None or gaussian_parts) else 0.0
     if one_row_per_unit:
-        notes.append("one row per privacy unit (declared unique and checked on the data): "
-                     "no contribution bounding needed")
+        notes.append("one row per privacy unit (declared unique): each unit counts at most "
+                     "once")
     query = _query(q, k, final, b.trees, bounded=not one_row_per_unit)
+    fallback = _query(q, k, final, b.trees) if one_row_per_unit else None
     return Plan(rendered(query), tuple(g.name for g in q.group_keys), categories,
                 tuple(final), outputs, epsilon, used_delta, k, threshold, threshold_on,
-                tuple(q.columns), tuple(notes), tree=query)
+                tuple(q.columns), tuple(notes), tree=query, fallback=fallback)
 
 
 def _declared(g: GroupKey) -> tuple | None:

@@ -66,8 +66,8 @@ def prepare(session: "Session", sql: str, *, epsilon: float | None, delta: float
             raise too_deep() from None
         eps, dlt = _defaults(session, epsilon, delta)
         t0 = checked.tables[0]
-        one_row_per_unit = (len(checked.tables) == 1
-                            and session.engine.unit_unique(t0.product, t0.table))
+        one_row_per_unit = (len(checked.tables) == 1  # declared: no data is read here
+                            and session.engine.declares_unique(t0.product, t0.table))
         plan = build_plan(checked, _contracts(session), epsilon=eps, delta=dlt,
                           mechanism=mechanism, one_row_per_unit=one_row_per_unit)
     except PolicyViolation as exc:
@@ -148,6 +148,7 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
     session.reserve_all(readers, epsilon=plan.epsilon, delta=plan.delta,
                         details={**details, "release": release_id})
     try:
+        job = _verified(session, checked, plan, job)
         exact = primitives(plan, job.run())
         frame, accuracy = post_process(
             checked, *add_noise(plan, exact, accountant=Accountant(seed)))
@@ -160,6 +161,18 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
     return Release(frame, plan.epsilon, plan.delta, accuracy, checked.redacted,
                    session.purpose, tuple(p.name for p in readers), plan.notes, release_id,
                    False, _remaining(session), private)
+
+
+def _verified(session: "Session", checked: policy.CheckedQuery, plan: Plan, job):
+    """``job``, or, when the plan rests on a declared-unique privacy unit that the data
+    breaks, the plan's :attr:`~.plan.Plan.bounded_query` (at most one row per unit: the noise
+    still holds). Reads the data, so it runs only once the budget is reserved; the release
+    looks the same either way, and only the owner's signed record of data checks says which
+    it was."""
+    t0 = checked.tables[0]
+    if plan.bounded_query is None or session.engine.unit_unique(t0.product, t0.table):
+        return job
+    return session.engine.prepare(plan.bounded_query)
 
 
 def _mechanisms(plan: Plan) -> str:
