@@ -127,9 +127,9 @@ class Mesh:
         if self.client is not None:
             from .remote import bind
 
-            if engine is not None or spark_remote is not None or limits is not None:
-                given = [n for n, v in (("engine", engine), ("spark_remote", spark_remote),
-                                        ("limits", limits)) if v is not None]
+            given = [n for n, v in (("engine", engine), ("spark_remote", spark_remote),
+                                    ("limits", limits)) if v is not None]
+            if given:
                 raise MeshError("the owner's server chooses the engine — bind without "
                                 f"{', '.join(given)}")
             bound = tuple(self.product(n) for n in product_names(products))
@@ -264,7 +264,7 @@ def open_mesh(path: str | os.PathLike, *, token: str | None = None,
         from .remote import connect
 
         client, served = connect(path, token, allow_insecure_http=allow_insecure_http)
-        return Mesh(client.url, dict(served), client)
+        return Mesh(client.url, served, client)
     root = Path(path).resolve()
     if not root.is_dir():
         raise MeshError(f"mesh folder {root} does not exist — create it or run "

@@ -145,6 +145,7 @@ class HttpBackend:
             "sql": sql, "epsilon": epsilon, "delta": delta, "mechanism": mechanism}))
 
     def budgets(self, session: Session) -> tuple[BudgetStatus, ...]:
+        session.check_open()  # the server has forgotten an ended session
         return tuple(BudgetStatus.from_wire(b)
                      for b in self._call(session, "budget", method="GET"))
 

@@ -69,21 +69,21 @@ class DataChecks:
     def _message(checks: dict) -> bytes:
         return json.dumps(checks, sort_keys=True, separators=(",", ":")).encode()
 
-    def _read(self) -> dict[str, list]:
+    def _read(self, key) -> dict[str, list]:
         """The recorded checks, or none if the file is missing, unreadable or not the owner's
-        signature over its content."""
+        signature (``key``) over its content."""
         try:
             doc = json.loads(self.path.read_text(encoding="utf-8"))
             checks, sig = doc["checks"], doc["sig"]
         except (OSError, ValueError, KeyError, TypeError):
             return {}
-        if not isinstance(checks, dict) or not self._key().verify(sig, self._message(checks)):
+        if not isinstance(checks, dict) or not key.verify(sig, self._message(checks)):
             return {}
         return checks
 
     def get(self, name: str, version: str) -> bool | None:
         """The recorded answer of check ``name`` on data ``version``; None if not recorded."""
-        found = self._read().get(name)
+        found = self._read(self._key()).get(name)
         if isinstance(found, list) and len(found) == 2 and found[0] == version \
                 and isinstance(found[1], bool):
             return found[1]
@@ -91,8 +91,8 @@ class DataChecks:
 
     def put(self, name: str, version: str, holds: bool) -> None:
         """Record the answer of check ``name`` on data ``version`` (signed, written whole)."""
-        checks = {**self._read(), name: [version, bool(holds)]}
         key = self._key()
+        checks = {**self._read(key), name: [version, bool(holds)]}
         text = json.dumps({"checks": checks, "sig": key.sign(self._message(checks)).hex()},
                           sort_keys=True, indent=1)
         tmp = self.path.with_name(f".{CHECKS_FILE}.{os.getpid()}.tmp")

@@ -239,14 +239,17 @@ class UniqueUnits:
     def _holds(self, query: exp.Select) -> bool:
         raise NotImplementedError
 
+    def _spec(self, product: str, name: str) -> TableSpec | None:
+        return next((t for t in self.tables if (t[0], t[1]) == (product, name)), None)
+
     def declares_unique(self, product: str, name: str) -> bool:
         """Does the contract declare ``product.name``'s privacy unit ``unique`` (on data this
         engine can check)? Reads no data: a plan may rest on it before any budget is spent."""
-        for p, n, table, unit in self.tables:
-            if (p, n) == (product, name):
-                col = table.column(unit)
-                return bool(col is not None and col.unique and self._readable(table))
-        return False
+        spec = self._spec(product, name)
+        if spec is None:
+            return False
+        col = spec[2].column(spec[3])
+        return bool(col is not None and col.unique and self._readable(spec[2]))
 
     def unit_unique(self, product: str, name: str) -> bool:
         """Does ``product.name`` hold one row per privacy unit, as its contract declares?
@@ -256,15 +259,13 @@ class UniqueUnits:
         nothing, or when the data breaks the declaration (the owner's record says so)."""
         if not self.declares_unique(product, name):
             return False
-        for p, n, table, unit in self.tables:
-            if (p, n) != (product, name):
-                continue
-            version = self._version(table)
-            known = self._unique.get((p, n))
-            if known is None or known[0] != version:
-                self._unique[(p, n)] = known = (version, self._recorded(p, n, table, unit))
-            return known[1]
-        return False
+        _, _, table, unit = self._spec(product, name)
+        version = self._version(table)
+        known = self._unique.get((product, name))
+        if known is None or known[0] != version:
+            known = (version, self._recorded(product, name, table, unit))
+            self._unique[(product, name)] = known
+        return known[1]
 
     def _recorded(self, product: str, name: str, table: Table, unit: str) -> bool:
         """The uniqueness check's answer: from the owner's record of this data version, or

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import InitVar, dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from sqlglot import exp
 
@@ -105,9 +105,10 @@ class Plan:
     columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     tree: InitVar[exp.Select | None] = None
-    fallback: InitVar[exp.Select | None] = None
+    fallback: InitVar[Callable[[], exp.Select] | None] = None
 
-    def __post_init__(self, tree: exp.Select | None, fallback: exp.Select | None) -> None:
+    def __post_init__(self, tree: exp.Select | None,
+                      fallback: Callable[[], exp.Select] | None) -> None:
         object.__setattr__(self, "_query", tree)
         object.__setattr__(self, "_fallback", fallback)
 
@@ -115,7 +116,9 @@ class Plan:
     def bounded_query(self) -> exp.Select | None:
         """For a plan that rests on a declared-unique privacy unit: the same query keeping at
         most one row per unit, to run instead when the data breaks the declaration (the
-        plan's noise holds for both); None otherwise."""
+        plan's noise holds for both); None otherwise. Built on first use (rarely needed)."""
+        if callable(self._fallback):
+            object.__setattr__(self, "_fallback", self._fallback())
         return self._fallback
 
     @property
@@ -335,7 +338,7 @@ def build_plan(q: CheckedQuery, contracts: dict[str, Contract], *, epsilon: floa
         notes.append("one row per privacy unit (declared unique): each unit counts at most "
                      "once")
     query = _query(q, k, final, b.trees, bounded=not one_row_per_unit)
-    fallback = _query(q, k, final, b.trees) if one_row_per_unit else None
+    fallback = (lambda: _query(q, k, final, b.trees)) if one_row_per_unit else None
     return Plan(rendered(query), tuple(g.name for g in q.group_keys), categories,
                 tuple(final), outputs, epsilon, used_delta, k, threshold, threshold_on,
                 tuple(q.columns), tuple(notes), tree=query, fallback=fallback)

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..errors import MeshError, PolicyViolation, QueryFailed
+from ..values import Explanation, Release
 from . import policy
 from .accountant import Accountant
 from .cache import cache_key
 from .engines import EngineFailure
 from .parse import redact, too_deep
 from .plan import Plan, build_plan, primitives
-from ..values import Explanation, Release
 from .post import post_process
 from .release import add_noise, half_width, noise_scale
 
