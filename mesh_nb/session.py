@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
@@ -102,6 +103,8 @@ class LocalBackend:
 
     options: EngineOptions = field(default_factory=EngineOptions)
     engine: "QueryEngine | None" = field(default=None, repr=False)
+    prepared: "OrderedDict[tuple, Any]" = field(default_factory=OrderedDict, repr=False)
+    """Queries checked, planned and bound in ``engine`` (:func:`mesh_nb.query.runner.prepared`)."""
 
     def query(self, session: "Session", sql: str, *, epsilon: float | None,
               delta: float | None, mechanism: str) -> Release:
@@ -156,6 +159,7 @@ class LocalBackend:
 
     def close_engine(self) -> None:
         """Free the engine (reopened on next use)."""
+        self.prepared.clear()  # bound in the engine that closes
         if self.engine is not None:
             self.engine.close()
             self.engine = None
@@ -227,14 +231,21 @@ class Session:
                             self.products if products is None else tuple(products))
 
     def reserve_all(self, products: "Iterable[Product]", *, epsilon: float, delta: float,
-                    details: dict[str, Any]) -> None:
+                    details: dict[str, Any]) -> dict[str, float]:
         """Reserve ``epsilon`` and ``delta`` in every one of ``products``' ledgers, or in none
-        (:func:`mesh_nb.ledger.store.reserve_all`); BudgetExceeded names the short one."""
-        from .ledger.store import reserve_all
+        (:func:`mesh_nb.ledger.store.reserve_all`); BudgetExceeded names the short one.
+        Returns each product's epsilon remaining after it (as :class:`BudgetStatus` says)."""
+        from .ledger.store import reserve_all_spent
 
-        reserve_all([(p.ledger, p.contract.purposes[self.purpose].budget) for p in products],
-                    analyst=self.analyst, purpose=self.purpose, epsilon=epsilon, delta=delta,
-                    session=self.id, details=details)
+        products = list(products)
+        budgets = [p.contract.purposes[self.purpose].budget for p in products]
+        _, spent = reserve_all_spent(
+            [(p.ledger, b) for p, b in zip(products, budgets)], analyst=self.analyst,
+            purpose=self.purpose, epsilon=epsilon, delta=delta, session=self.id,
+            details=details)
+        return {p.name: BudgetStatus(p.name, self.purpose, self.analyst, b.scope, b.epsilon,
+                                     eps, b.delta, dlt).epsilon_remaining
+                for p, b, (eps, dlt) in zip(products, budgets, spent)}
 
     def budget(self, product: str | None = None) -> BudgetStatus:
         """Spent and remaining (epsilon, delta) of one bound product (default: the first)."""
@@ -281,6 +292,13 @@ class Session:
         if not isinstance(self.backend, LocalBackend):
             raise MeshError("the engine runs on the owner's server — query through the session")
         return self.backend.open_engine(self.products)
+
+    @property
+    def prepared(self) -> "OrderedDict[tuple, Any]":
+        """The local engine's prepared queries (see :func:`mesh_nb.query.runner.prepared`)."""
+        if not isinstance(self.backend, LocalBackend):
+            raise MeshError("queries are prepared on the owner's server")
+        return self.backend.prepared
 
     def check_open(self) -> None:
         """Raise if the session has ended."""

@@ -997,12 +997,22 @@ def reserve_all(ledgers: "Iterable[tuple[Ledger, Budget]]", *, analyst: str | No
                 purpose: str, epsilon: float, delta: float = 0.0, session: str | None = None,
                 details: Mapping[str, Any] | None = None,
                 kind: str = "query.released") -> list[Entry]:
+    """:func:`reserve_all_spent` without the totals."""
+    return reserve_all_spent(ledgers, analyst=analyst, purpose=purpose, epsilon=epsilon,
+                             delta=delta, session=session, details=details, kind=kind)[0]
+
+
+def reserve_all_spent(ledgers: "Iterable[tuple[Ledger, Budget]]", *, analyst: str | None,
+                      purpose: str, epsilon: float, delta: float = 0.0,
+                      session: str | None = None, details: Mapping[str, Any] | None = None,
+                      kind: str = "query.released"
+                      ) -> tuple[list[Entry], list[tuple[float, float]]]:
     """Reserve ``epsilon`` and ``delta`` in every ledger (each against its own budget), or in
     none: every ledger's append lock is taken (in the order of their locations and products,
     so two reservations never wait on each other), every budget is checked, and only if all
     fit is the spend written to each. Otherwise each short ledger records ``budget.exhausted``,
     the others nothing, and :class:`BudgetExceeded` names the first short product. Returns the
-    spends in the order given.
+    spends in the order given, and each budget's (epsilon, delta) spent with this spend.
     """
     pairs = list(ledgers)
     check_kind(kind)  # the refusal below records another kind: check the asked one now
@@ -1029,9 +1039,10 @@ def reserve_all(ledgers: "Iterable[tuple[Ledger, Budget]]", *, analyst: str | No
             spent = led._spent_in(rows, budget, keys, lasts, ts)
             limit = (to_micro(budget.epsilon, up=False), to_pico(budget.delta, up=False))
             left = (limit[0] - spent[0], limit[1] - spent[1])
-            states.append((i, rows, head, ts, tree, lasts, left))
-        short = {i for i, *_, left in states if not (want[0] <= left[0] and want[1] <= left[1])}
-        for i, rows, head, ts, tree, lasts, left in states:
+            states.append((i, rows, head, ts, tree, lasts, left, limit))
+        short = {i for i, *_, left, _limit in states
+                 if not (want[0] <= left[0] and want[1] <= left[1])}
+        for i, rows, head, ts, tree, lasts, left, limit in states:
             led = pairs[i][0]
             if not short:
                 entry, nodes, spends = led._seal(
@@ -1047,7 +1058,7 @@ def reserve_all(ledgers: "Iterable[tuple[Ledger, Budget]]", *, analyst: str | No
             else:
                 continue
             led._write(rows, entry, nodes, spends)
-            sealed[i] = (entry, left)
+            sealed[i] = (entry, left, limit)
     for i in order:
         if i in sealed:
             pairs[i][0]._advance_checkpoint(sealed[i][0].seq, sealed[i][0].hash)
@@ -1056,7 +1067,12 @@ def reserve_all(ledgers: "Iterable[tuple[Ledger, Budget]]", *, analyst: str | No
         left = sealed[first][1]
         raise BudgetExceeded(pairs[first][0].product, purpose, analyst or "", want[0] / MICRO,
                              left[0] / MICRO, want[1] / PICO, left[1] / PICO)
-    return [sealed[i][0] for i in range(len(pairs))]
+    after = []
+    for i in range(len(pairs)):
+        _, left, limit = sealed[i]
+        after.append(((limit[0] - left[0] + want[0]) / MICRO,
+                      (limit[1] - left[1] + want[1]) / PICO))
+    return [sealed[i][0] for i in range(len(pairs))], after
 
 
 def _labels(session: Any, analyst: Any, purpose: Any) -> dict[str, Any]:

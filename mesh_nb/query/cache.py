@@ -12,11 +12,15 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
 
 from ..files import private_dir, private_file
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 
 def cache_key(purpose: str, query_hash: str, epsilon: float, delta: float, mechanism: str) -> str:
@@ -38,13 +42,22 @@ def _frame(data: bytes) -> pd.DataFrame:
 
 
 class ReleaseCache:
-    """One SQLite file of released frames by cache key; one connection per object."""
+    """One SQLite file of released frames by cache key; one connection per object.
+
+    :meth:`put` returns at once: a release is kept in memory, served from there by
+    :meth:`get`, and written by one background thread (its Arrow encoding and the SQLite
+    write are off the query's path); :meth:`flush` waits for the writes, and :meth:`close`
+    flushes first. A process that exits writes what is pending (the writer thread is joined at
+    interpreter exit).
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         private_dir(self.path.parent)
         private_file(self.path)
         self._lock = threading.Lock()
+        self._pending: dict[str, tuple[str, pd.DataFrame, pd.DataFrame, dict]] = {}
+        self._writer: "ThreadPoolExecutor | None" = None
         self._con = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
                                     isolation_level=None)
         self._con.execute("PRAGMA journal_mode=WAL")
@@ -53,9 +66,13 @@ class ReleaseCache:
                           "release_id TEXT, frame BLOB, accuracy BLOB, meta TEXT)")
 
     def get(self, key: str) -> tuple[str, pd.DataFrame, pd.DataFrame, dict] | None:
-        with self._lock:
+        with self._lock:  # the written one first: a write keeps the first release of a key
             row = self._con.execute("SELECT release_id, frame, accuracy, meta FROM releases "
                                     "WHERE key = ?", (key,)).fetchone()
+            pending = self._pending.get(key) if row is None else None
+        if pending is not None:
+            release_id, frame, accuracy, meta = pending
+            return release_id, frame.copy(), accuracy.copy(), json.loads(json.dumps(meta))
         if row is None:
             return None
         return row[0], _frame(row[1]), _frame(row[2]), json.loads(row[3])
@@ -63,14 +80,42 @@ class ReleaseCache:
     def clear(self) -> int:
         """Forget every kept release (the owner's call, e.g. for benchmarks); returns how many."""
         with self._lock:
-            return self._con.execute("DELETE FROM releases").rowcount
+            dropped = len(self._pending)
+            self._pending.clear()
+            return dropped + self._con.execute("DELETE FROM releases").rowcount
 
     def put(self, key: str, release_id: str, frame: pd.DataFrame, accuracy: pd.DataFrame,
             meta: dict) -> None:
+        """Keep a release under ``key`` (the first one kept under a key stays)."""
+        item = (release_id, frame.copy(), accuracy.copy(), json.loads(json.dumps(meta)))
         with self._lock:
-            self._con.execute("INSERT OR IGNORE INTO releases VALUES (?, ?, ?, ?, ?)",
-                              (key, release_id, _frame_bytes(frame), _frame_bytes(accuracy),
-                               json.dumps(meta)))
+            if key in self._pending:
+                return
+            self._pending[key] = item
+            if self._writer is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="mesh-nb-cache")
+            self._writer.submit(self._write, key, item)
+
+    def _write(self, key: str, item: tuple[str, pd.DataFrame, pd.DataFrame, dict]) -> None:
+        release_id, frame, accuracy, meta = item
+        row = (key, release_id, _frame_bytes(frame), _frame_bytes(accuracy), json.dumps(meta))
+        with self._lock:
+            if self._pending.get(key) is not item:  # cleared meanwhile
+                return
+            try:
+                self._con.execute("INSERT OR IGNORE INTO releases VALUES (?, ?, ?, ?, ?)", row)
+            finally:
+                del self._pending[key]
+
+    def flush(self) -> None:
+        """Wait until every kept release is written."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)
 
     def close(self) -> None:
+        self.flush()
         self._con.close()

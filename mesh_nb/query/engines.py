@@ -14,7 +14,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import (TYPE_CHECKING, Callable, Iterable, Literal, Mapping, Protocol,
+from typing import (TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Protocol,
                     runtime_checkable)
 
 import duckdb
@@ -22,9 +22,10 @@ from sqlglot import exp
 
 from ..contract.model import Table
 from ..errors import MeshError, PolicyViolation
-from .plan import rendered
+from .plan import columns_of, rendered
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from .checks import DataChecks
@@ -78,6 +79,8 @@ class Prepared(Protocol):
 
     def run(self) -> "pd.DataFrame": ...
 
+    def columns(self) -> "dict[str, np.ndarray]": ...
+
 
 @runtime_checkable
 class QueryEngine(Protocol):
@@ -88,8 +91,9 @@ class QueryEngine(Protocol):
     depends on the query and the schema only, and is a
     :class:`PolicyViolation` (rule ``engine-rejected``). Its ``run`` executes under the
     engine's :class:`Limits` and returns a pandas frame with one row per group: group keys,
-    counts as int64, sums as float64, histograms as ``{bin: count}`` dicts; every failure
-    there is an :class:`EngineFailure`. ``execute`` is ``prepare`` then ``run``.
+    counts as int64, sums as float64, histograms as ``{bin: count}`` dicts (``columns`` is
+    the same answer as numpy columns, :func:`~.plan.columns_of`); every failure there is an
+    :class:`EngineFailure`. ``execute`` is ``prepare`` then ``run``.
     ``unit_unique`` answers whether a table verifiably holds one row per privacy unit (see
     :class:`Engine`).
     """
@@ -337,12 +341,19 @@ class _DuckPrepared:
 
     def run(self) -> "pd.DataFrame":
         """Execute under the time limit (an interrupt from a watchdog) and memory limit."""
+        return self._fetch(lambda result: result.df())
+
+    def columns(self) -> "dict[str, np.ndarray]":
+        """:meth:`run`'s answer as numpy columns, without a pandas frame in between."""
+        return columns_of(self._fetch(lambda result: result.fetchnumpy()))
+
+    def _fetch(self, fetch: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         engine = self.engine
         with engine._run_lock:
             dog = Watchdog(engine.limits.seconds, engine.con.interrupt)
             try:
                 with dog:
-                    return engine.con.execute(self.sql).df()
+                    return fetch(engine.con.execute(self.sql))
             except duckdb.OutOfMemoryException:
                 raise EngineFailure("memory-limit") from None
             except Exception:

@@ -171,9 +171,10 @@ def _statements(tokens: list[Token]) -> list[list[Token]]:
     return [s for s in out if s]
 
 
-def sql_text(tree: exp.Expression) -> str:
-    """The canonical text of a parsed tree (no comments)."""
-    return tree.sql(dialect=DIALECT, comments=False)
+def sql_text(tree: exp.Expression, *, copy: bool = True) -> str:
+    """The canonical text of a parsed tree (no comments); ``copy=False`` for a throwaway tree
+    (the generator may rewrite the tree it renders)."""
+    return tree.sql(dialect=DIALECT, comments=False, copy=copy)
 
 
 def normalize(sql: str) -> str:
@@ -204,7 +205,12 @@ def redact(sql: str) -> str:
 
 def tree_hash(tree: exp.Expression) -> str:
     """sha256 (hex) of the canonical text of a parsed tree."""
-    return hashlib.sha256(sql_text(tree).encode()).hexdigest()
+    return text_hash(sql_text(tree))
+
+
+def text_hash(text: str) -> str:
+    """sha256 (hex) of a canonical text (:func:`sql_text`)."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def query_hash(sql: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import InitVar, dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
 
 from sqlglot import exp
 
@@ -28,6 +28,7 @@ from .total import total
 Q = TypeVar("Q", CheckedQuery, CheckedRows)
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 HIST_BINS = 1000
@@ -111,6 +112,11 @@ class Plan:
                       fallback: Callable[[], exp.Select] | None) -> None:
         object.__setattr__(self, "_query", tree)
         object.__setattr__(self, "_fallback", fallback)
+
+    @property
+    def rests_on_unique(self) -> bool:
+        """Does the plan skip contribution bounding on a declared-unique privacy unit?"""
+        return self._fallback is not None
 
     @property
     def bounded_query(self) -> exp.Select | None:
@@ -483,21 +489,49 @@ def histogram_sources(measurements: "Iterable[Measurement]") -> dict[str, str]:
             if m.kind in ("hist", "cdf")}
 
 
-def primitives(plan: Plan, exact: "pd.DataFrame") -> "pd.DataFrame":
-    """The plan's exact primitives from the engine's answer: corrected sums (see
-    :class:`Measurement`), shared histograms copied to each measurement, helper columns
+def columns_of(answer: "pd.DataFrame | Mapping[str, Any]") -> "dict[str, np.ndarray]":
+    """An engine's answer (a DataFrame, or named arrays such as DuckDB's ``fetchnumpy``) as
+    plain numpy columns: a masked array's missing values become None (objects)."""
+    import numpy as np
+
+    items = (answer.items() if isinstance(answer, Mapping) else
+             ((c, answer[c].to_numpy()) for c in answer.columns))
+    out = {}
+    for name, values in items:
+        if isinstance(values, np.ma.MaskedArray):
+            mask = np.ma.getmaskarray(values)
+            if mask.any():
+                plain = values.data.astype(object)
+                plain[mask] = None
+                values = plain
+            else:
+                values = values.data
+        out[str(name)] = np.asarray(values)
+    return out
+
+
+def floats(values: "np.ndarray") -> "np.ndarray":
+    """A numeric column as float64, None (a missing value) as NaN."""
+    import numpy as np
+
+    if values.dtype == object:
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+    return values.astype(float)
+
+
+def primitives(plan: Plan, exact: "pd.DataFrame | Mapping[str, Any]") -> "dict[str, np.ndarray]":
+    """The plan's exact primitives from the engine's answer, as numpy columns: corrected sums
+    (see :class:`Measurement`), shared histograms copied to each measurement, helper columns
     dropped. Runs before any noise is added."""
-    shared = {name: src for name, src in histogram_sources(plan.measurements).items()
-              if name != src}
-    if shared:
-        exact = exact.assign(**{name: exact[src] for name, src in shared.items()})
-    if ROWS not in exact:
-        return exact
-    out = exact.copy()
-    rows = out[ROWS].astype(float)
+    out = columns_of(exact)
+    for name, src in histogram_sources(plan.measurements).items():
+        out[name] = out[src]
+    rows = out.pop(ROWS, None)
+    if rows is None:
+        return out
+    rows = floats(rows)
     for m in plan.measurements:
-        if not m.corrected:
-            continue
-        present = out[f"{PRESENT}{m.name}"].astype(float) if m.present is not None else rows
-        out[m.name] = out[m.name].astype(float) - m.fill * (rows - present) - m.center * present
-    return out.drop(columns=[c for c in out.columns if c == ROWS or c.startswith(PRESENT)])
+        if m.corrected:
+            present = floats(out[f"{PRESENT}{m.name}"]) if m.present is not None else rows
+            out[m.name] = floats(out[m.name]) - m.fill * (rows - present) - m.center * present
+    return {c: v for c, v in out.items() if not c.startswith(PRESENT)}

@@ -57,7 +57,7 @@ def post_process(checked: "CheckedQuery", frame: "pd.DataFrame", accuracy: "pd.D
     (its ``row`` is the position of the cell in the final frame)."""
     outputs = list(checked.outputs)
     if checked.having is None and not checked.order and checked.limit is None:
-        return frame[outputs], accuracy
+        return (frame if list(frame.columns) == outputs else frame[outputs]), accuracy
     try:
         rows = kept_rows(checked, frame)
     except Unsupported:

@@ -8,12 +8,14 @@ clamped at zero, averages and variances are kept within what the bounds allow.
 from __future__ import annotations
 
 import math
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 from diffprivlib.mechanisms import GaussianAnalytic, Geometric, Laplace
 
 from .accountant import Accountant
-from .plan import CDF_BINS, HIST_BINS, Measurement, Output, Plan
+from .plan import CDF_BINS, HIST_BINS, Measurement, Output, Plan, columns_of, floats
 
 
 def mechanism_for(m: Measurement, rng: np.random.Generator | None = None):
@@ -48,29 +50,35 @@ def _key(value: object) -> object:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
-def _complete(plan: Plan, exact: pd.DataFrame) -> dict[str, np.ndarray]:
+Columns = Mapping[str, np.ndarray]
+"""Named columns of equal length: the engine's answer as numpy arrays (a DataFrame works too)."""
+
+
+def _complete(plan: Plan, exact: Columns) -> dict[str, np.ndarray]:
     """Per-group columns (keys and measurements) as arrays. With declared keys: every
     declared group, with zero counts and empty histograms where none occur, and the engine's
     groups outside the declared sets (or with missing keys) merged into the all-``None``
     group (see :func:`~.plan._categories`): every measurement is a count, a sum or a
     histogram, so merging is exact, and it happens before any noise."""
     keys = list(plan.keys)
+    rows = len(next(iter(exact.values()))) if exact else 0
     if plan.categories is None:
-        table: dict[str, np.ndarray] = {k: exact[k].to_numpy(dtype=object) for k in keys}
-        target, size = np.arange(len(exact)), len(exact)
+        table: dict[str, np.ndarray] = {k: np.asarray(exact[k]).astype(object) for k in keys}
+        target, size = np.arange(rows), rows
     else:
         index = {tuple(map(_key, c)): i for i, c in enumerate(plan.categories)}
         other = index.get((None,) * len(keys), -1)
-        rows = exact[keys].itertuples(index=False, name=None) if keys else [()] * len(exact)
-        target = np.array([index.get(tuple(map(_key, row)), other) for row in rows], dtype=int)
+        found = zip(*(exact[k] for k in keys)) if keys else [()] * rows
+        target = np.array([index.get(tuple(map(_key, row)), other) for row in found], dtype=int)
         size = len(plan.categories)
         cats = np.empty((size, len(keys)), dtype=object)
         for i, c in enumerate(plan.categories):
             cats[i, :] = c
         table = {k: cats[:, j] for j, k in enumerate(keys)}
     kept = target >= 0
+    in_order = size == rows and np.array_equal(target, np.arange(rows))
     for m in plan.measurements:
-        column = exact[m.name].to_numpy() if m.name in exact else np.array([])
+        column = exact[m.name] if m.name in exact else np.array([])
         if m.kind in ("hist", "cdf"):
             merged: list[dict] = [{} for _ in range(size)]
             for t, h in zip(target, column):
@@ -81,9 +89,11 @@ def _complete(plan: Plan, exact: pd.DataFrame) -> dict[str, np.ndarray]:
             hists = np.empty(size, dtype=object)
             hists[:] = merged
             table[m.name] = hists
+        elif in_order:  # one engine row per group, in the groups' order
+            table[m.name] = np.nan_to_num(floats(column))
         else:
             values = np.zeros(size)
-            np.add.at(values, target[kept], np.nan_to_num(column[kept].astype(float)))
+            np.add.at(values, target[kept], np.nan_to_num(floats(column[kept])))
             table[m.name] = values
     return table
 
@@ -146,15 +156,15 @@ def stats_z(alpha: float) -> float:
     return NormalDist().inv_cdf(1 - alpha / 2)
 
 
-def add_noise(plan: Plan, exact: pd.DataFrame, *, accountant: Accountant | None = None
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def add_noise(plan: Plan, exact: "pd.DataFrame | Columns", *,
+              accountant: Accountant | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Noisy released frame and its accuracy table, from the engine's exact primitives.
 
     Every draw goes through ``accountant`` (a fresh, unseeded one by default), which must
     compose to no more than the plan's epsilon and delta, or nothing is returned.
     """
     acct = accountant or Accountant()
-    table = _complete(plan, exact)
+    table = _complete(plan, columns_of(exact))
     noisy: dict[str, np.ndarray] = {}
     by_name = {m.name: m for m in plan.measurements}
     for m in plan.measurements:
@@ -166,36 +176,47 @@ def add_noise(plan: Plan, exact: pd.DataFrame, *, accountant: Accountant | None 
                                       for h in table[m.name]], dtype=float).reshape(
                                           len(table[m.name]), CDF_BINS)
             continue
-        cast = int if m.mechanism == "geometric" else float
-        noisy[m.name] = np.array([mech.randomise(cast(v)) for v in table[m.name]], dtype=float)
+        values = table[m.name].tolist()  # Python numbers: diffprivlib checks them one by one
+        if m.mechanism == "geometric":
+            values = [int(v) for v in values]
+        noisy[m.name] = np.array([mech.randomise(v) for v in values], dtype=float)
     size = len(next(iter(table.values()))) if table else 1
     keep = np.ones(size, dtype=bool)
     if plan.threshold is not None:
         keep = noisy[plan.threshold_on] > plan.threshold
         acct.threshold(plan.delta - acct.delta)
     kept = {k: v[keep] for k, v in table.items()}
-    columns: dict[str, object] = {k: list(kept[k]) for k in plan.keys}
-    acc: dict[str, list] = {k: [] for k in (*plan.keys, "row", "output", "func", "mechanism",
-                                            "epsilon", "noise_scale", "ci95_half_width")}
     n = int(keep.sum())
+    columns: dict[str, np.ndarray] = {k: kept[k] for k in plan.keys}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in (
+        *plan.keys, "row", "output", "func", "mechanism", "epsilon", "noise_scale",
+        "ci95_half_width")}
     for o in plan.outputs:
         values, hw = _output(o, {k: v[keep] for k, v in noisy.items()}, kept, by_name, acct, n)
         columns[o.name] = values
-        parts = [by_name[p] for p in o.parts]
+        used = [by_name[p] for p in o.parts]
         info = {"output": o.name, "func": o.func,
-                "mechanism": ", ".join(sorted({p.mechanism for p in parts})),
-                "epsilon": sum(p.epsilon for p in parts),
-                "noise_scale": max(noise_scale(p) for p in parts if p.kind != "hist")}
+                "mechanism": ", ".join(sorted({p.mechanism for p in used})),
+                "epsilon": sum(p.epsilon for p in used),
+                "noise_scale": max(noise_scale(p) for p in used if p.kind != "hist")}
         for k in plan.keys:
-            acc[k] += columns[k]
-        acc["row"] += range(n)
+            parts[k].append(columns[k])
+        parts["row"].append(np.arange(n))
         for name, value in info.items():
-            acc[name] += [value] * n
-        acc["ci95_half_width"] += list(hw)
+            parts[name].append(np.full(n, value, dtype=object if isinstance(value, str)
+                                       else float))
+        parts["ci95_half_width"].append(np.asarray(hw, dtype=float))
     acct.check(plan.epsilon, plan.delta)
-    out = pd.DataFrame(columns, index=range(n)).infer_objects()
-    accuracy = pd.DataFrame(acc).infer_objects() if plan.outputs else pd.DataFrame()
+    out = _frame(columns, n, plan.keys)
+    accuracy = (_frame({k: np.concatenate(v) for k, v in parts.items()}, n * len(plan.outputs),
+                       plan.keys) if plan.outputs else pd.DataFrame())
     return out, accuracy
+
+
+def _frame(columns: dict[str, np.ndarray], n: int, keys: tuple[str, ...]) -> pd.DataFrame:
+    """A frame of ``columns`` (n rows); key columns, held as objects, get their inferred type."""
+    typed = {k: pd.Series(v).infer_objects() if k in keys else v for k, v in columns.items()}
+    return pd.DataFrame(typed, index=pd.RangeIndex(n), copy=False)
 
 
 def _box(noisy: dict[str, np.ndarray], ms: dict[str, Measurement], parts: tuple[str, ...],

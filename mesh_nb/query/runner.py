@@ -9,7 +9,8 @@ query and the contract).
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -52,13 +53,55 @@ def _defaults(session: "Session", epsilon: float | None, delta: float | None
     return float(epsilon), float(delta)
 
 
-def prepare(session: "Session", sql: str, *, epsilon: float | None, delta: float | None,
-            mechanism: str) -> tuple[policy.CheckedQuery, Plan]:
-    """Check and plan; records ``query.rejected`` in every bound ledger when refused."""
+PREPARED_KEPT = 256
+"""Queries a session keeps checked, planned and bound (the most recently used)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A query checked, planned and bound in the engine: all of it reads no data."""
+
+    checked: policy.CheckedQuery
+    plan: Plan
+    job: Any  # the engine's bound job (``run()`` executes it)
+
+
+def prepared(session: "Session", sql: str, *, epsilon: float | None, delta: float | None,
+             mechanism: str) -> Prepared:
+    """:func:`prepare`, then bound in the engine; kept per session by the query's text and
+    what was asked. Checking, planning and binding depend only on those and on the bound
+    contracts (fixed for the session), never on data, so a kept one is the same answer; a
+    refused query is kept by nobody: it is checked, and recorded, again every time."""
+    _require_aggregates(session)
+    memo = session.prepared
+    key = (sql, epsilon, delta, mechanism)
+    hit = memo.get(key)
+    if hit is not None:
+        memo.move_to_end(key)
+        return hit
+    checked, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    try:
+        job = session.engine.prepare(plan.query)  # binds on the schema: reads no data
+    except PolicyViolation as exc:
+        reject(session, sql, exc)
+        raise
+    memo[key] = hit = Prepared(checked, plan, job)
+    while len(memo) > PREPARED_KEPT:
+        memo.popitem(last=False)
+    return hit
+
+
+def _require_aggregates(session: "Session") -> None:
     session.check_open()
     if session.access != "dp-aggregate":
         raise MeshError(f"purpose `{session.purpose}` grants {session.access}, not aggregates "
                         "— use session.rows(sql) for row access (%%mesh_query does it for you)")
+
+
+def prepare(session: "Session", sql: str, *, epsilon: float | None, delta: float | None,
+            mechanism: str) -> tuple[policy.CheckedQuery, Plan]:
+    """Check and plan; records ``query.rejected`` in every bound ledger when refused."""
+    _require_aggregates(session)
     try:
         try:
             checked = policy.check(sql, _contracts(session), session.purpose)
@@ -89,12 +132,8 @@ def explain(session: "Session", sql: str, *, epsilon: float | None = None,
             delta: float | None = None, mechanism: str = "laplace") -> Explanation:
     """What ``query`` would run and how much noise each value gets; spends nothing (the plan
     is bound in the engine, which reads no data, so engine mistakes show here too)."""
-    checked, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
-    try:
-        session.engine.prepare(plan.query)
-    except PolicyViolation as exc:
-        reject(session, sql, exc)
-        raise
+    ready = prepared(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    checked, plan = ready.checked, ready.plan
     rows = [{"measurement": m.name, "kind": m.kind, "mechanism": m.mechanism,
              "epsilon": round(m.epsilon, 6), "delta": m.delta, "sensitivity": m.sensitivity,
              "noise_scale": round(noise_scale(m), 4) if m.kind != "hist" else None,
@@ -123,7 +162,8 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
     is the same for every failure. ``seed`` is for tests only: a seeded release is marked not
     private and is never cached.
     """
-    checked, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    ready = prepared(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    checked, plan = ready.checked, ready.plan
     readers = session.readers(checked.products)
     details = {"query": checked.redacted, "query_hash": checked.query_hash,
                "columns": list(checked.columns), "products": [p.name for p in readers],
@@ -139,17 +179,12 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
         return Release(frame, 0.0, 0.0, accuracy, checked.redacted, session.purpose,
                        tuple(p.name for p in readers), tuple(meta.get("notes", ())),
                        release_id, True, _remaining(session))
-    try:
-        job = session.engine.prepare(plan.query)  # binds on the schema: reads no data
-    except PolicyViolation as exc:
-        reject(session, sql, exc)
-        raise
     release_id = uuid.uuid4().hex[:12]
-    session.reserve_all(readers, epsilon=plan.epsilon, delta=plan.delta,
+    remaining = session.reserve_all(readers, epsilon=plan.epsilon, delta=plan.delta,
                         details={**details, "release": release_id})
     try:
-        job = _verified(session, checked, plan, job)
-        exact = primitives(plan, job.run())
+        job = _verified(session, checked, plan, ready.job)
+        exact = primitives(plan, job.columns())
         frame, accuracy = post_process(
             checked, *add_noise(plan, exact, accountant=Accountant(seed)))
     except Exception as exc:  # every failure from here on may depend on a person's data
@@ -160,7 +195,7 @@ def run(session: "Session", sql: str, *, epsilon: float | None = None,
         cache.put(key, release_id, frame, accuracy, {"notes": list(plan.notes)})
     return Release(frame, plan.epsilon, plan.delta, accuracy, checked.redacted,
                    session.purpose, tuple(p.name for p in readers), plan.notes, release_id,
-                   False, _remaining(session), private)
+                   False, _remaining(session, remaining), private)
 
 
 def _verified(session: "Session", checked: policy.CheckedQuery, plan: Plan, job):
@@ -170,7 +205,7 @@ def _verified(session: "Session", checked: policy.CheckedQuery, plan: Plan, job)
     looks the same either way, and only the owner's signed record of data checks says which
     it was."""
     t0 = checked.tables[0]
-    if plan.bounded_query is None or session.engine.unit_unique(t0.product, t0.table):
+    if not plan.rests_on_unique or session.engine.unit_unique(t0.product, t0.table):
         return job
     return session.engine.prepare(plan.bounded_query)
 
@@ -183,8 +218,13 @@ def _mechanisms(plan: Plan) -> str:
 def execute(session: "Session", plan: Plan) -> pd.DataFrame:
     """The plan's exact bounded primitives from the sandboxed engine (never shown to anyone;
     for tests and benchmarks: no budget is reserved)."""
-    return primitives(plan, session.engine.execute(plan.query))
+    return pd.DataFrame(primitives(plan, session.engine.execute(plan.query)))
 
 
-def _remaining(session: "Session") -> dict:
+def _remaining(session: "Session", known: dict[str, float] | None = None) -> dict:
+    """Each bound product's remaining epsilon; ``known`` (from the reservation) spares
+    reading those ledgers again."""
+    known = known or {}
+    if all(p.name in known for p in session.products):
+        return {p.name: known[p.name] for p in session.products}
     return {b.product: b.epsilon_remaining for b in session.budgets()}

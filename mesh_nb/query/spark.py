@@ -31,8 +31,10 @@ from sqlglot import exp
 from ..contract.model import Table
 from ..errors import MeshError
 from .engines import EngineFailure, Limits, TableSpec, UniqueUnits, Watchdog, engine_rejected
+from .plan import columns_of
 
 if TYPE_CHECKING:
+    import numpy as np
     from pyspark.sql import DataFrame, SparkSession
 
 INSTALL_HINT = ("pip install 'mesh_nb[spark]' and have Java 17 or later on PATH "
@@ -258,6 +260,10 @@ class _SparkPrepared:
                     return _frame(self.df)
             except Exception:
                 raise EngineFailure("time-limit" if dog.fired else "engine-error") from None
+
+    def columns(self) -> "dict[str, np.ndarray]":
+        """:meth:`run`'s answer as numpy columns."""
+        return columns_of(self.run())
 
 
 @contextlib.contextmanager

@@ -72,7 +72,7 @@ from sqlglot import exp
 
 from ...contract.model import Contract
 from ...rules import titles
-from ..parse import parse, redact_tree, sql_text, tree_hash
+from ..parse import parse, redact_tree, sql_text, text_hash
 from .expressions import whitelisted_nodes
 from .model import (
     AGGREGATE_FUNCS, Aggregate, CheckedQuery, CheckedRows, GroupKey, RowOutput, TableRef,
@@ -138,8 +138,9 @@ def check_rows(sql: str, contracts: dict[str, Contract], purpose: str) -> Checke
 
 
 def _texts(tree: exp.Expression) -> dict[str, str]:
-    return {"sql": sql_text(tree), "redacted": sql_text(redact_tree(tree)),
-            "query_hash": tree_hash(tree)}
+    text = sql_text(tree)
+    return {"sql": text, "redacted": sql_text(redact_tree(tree), copy=False),
+            "query_hash": text_hash(text)}
 
 
 __all__ = [
