@@ -221,10 +221,13 @@ def bench_ours(folder: Path, runs: int, show_plans: bool) -> tuple[dict, dict]:
             checked, plan = runner.prepare(session, q.ours, epsilon=EPSILON, delta=None,
                                            mechanism="laplace")
             t1 = time.perf_counter()
-            exact = runner.execute(session, plan)
-            t2 = time.perf_counter()
             stage["prepare"].append(t1 - t0)
-            stage["execute"].append(t2 - t1)
+        job = session.engine.prepare(plan.query)
+        for _ in range(max(runs, 10)):  # the engine alone: the bound query, run and fetched
+            t1 = time.perf_counter()
+            answer = job.columns()
+            stage["execute"].append(time.perf_counter() - t1)
+        exact = runner.primitives(plan, answer)
         errs, noise_t, empty = [], [], set()
         for _ in range(runs):
             t0 = time.perf_counter()
@@ -390,16 +393,19 @@ def report_size(rows: int, ours: dict, sn: dict) -> list[dict]:
         rows_out.append({"rows": rows, "query": q, "ours": o, "exact": x, "sn_duck": d,
                          "sn_pandas": p, "ours_err": oe, "sn_err": se, "censored": cens,
                          "sn_runs": n_sn, "zero_cells": r["zero_cells"], "stages": r["stages"]})
-    print("\nOur time by stage (median ms): prepare = policy check + plan, engine = sandboxed "
-          "DuckDB, noise = add_noise; rest = ledger reserve + cache + release assembly "
-          "(stages timed apart from the full runs: rest is approximate, can even be < 0).\n")
-    print("| query | full | prepare | engine | noise | rest |")
+    print("\nOur time by stage (median ms): prepare = policy check + plan of a new query text "
+          "(a session keeps a text it has prepared: repeats skip it), engine = the bound query "
+          "run and fetched by the sandboxed DuckDB, noise = add_noise; outside = full - engine "
+          "(the fixed overhead: ledger reserve, noise, cache, release assembly; stages timed "
+          "apart from the full runs, so it is approximate).\n")
+    print("| query | full | prepare (new text) | engine | noise | outside the engine |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in rows_out:
         st = row["stages"]
         pr, en, no = (median_ms(st[k]) for k in ("prepare", "execute", "noise"))
+        row["outside"] = row["ours"] - en
         print(f"| {row['query'].name} | {row['ours']:.1f} | {pr:.1f} | {en:.1f} | {no:.2f} | "
-              f"{row['ours'] - pr - en - no:.1f} |")
+              f"{row['outside']:.1f} |")
     notes = []
     for row in rows_out:
         if row["zero_cells"]:
@@ -442,6 +448,18 @@ def goals(all_rows: list[dict]) -> None:
             x = ratio(row["ours_err"], row["sn_err"])
             line("median error < 1/2 SmartNoise (grouped, declared keys)", row,
                  xs(x), None if x is None else x < 0.5)
+    print("\n## Goals (issue 21: the fast path)\n")
+    print("| goal | size | query | measured | met |")
+    print("|---|---:|---|---:|---|")
+    for row in all_rows:
+        cap = {1_000_000: 1.3, 10_000_000: 1.1}.get(row["rows"])
+        if cap is not None:
+            x = ratio(row["ours"], row["exact"])
+            line(f"ours / exact <= {cap}", row, f"{x:.2f}x", x <= cap)
+    for row in all_rows:
+        if row["rows"] == 1_000_000:
+            line("outside the engine <= 5 ms (p50)", row, f"{row['outside']:.1f} ms",
+                 row["outside"] <= 5)
     if 1_000_000 not in sizes or 10_000_000 not in sizes:
         print("\n(the speed goals are defined at 1,000,000 and 10,000,000 rows; sizes run: "
               f"{', '.join(f'{s:,}' for s in sizes)})")

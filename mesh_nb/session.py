@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -32,6 +33,25 @@ def resolve_analyst(explicit: str | None = None) -> str:
         return getpass.getuser()
     except Exception:  # no login name (some containers)
         return f"uid-{os.getuid()}"
+
+
+def warm_up() -> threading.Thread:
+    """Load the query path (the runner; diffprivlib, which imports scikit-learn; sqlglot's
+    DuckDB dialect: seconds in a fresh process) in a background thread, so a newly bound
+    session's first query finds it loaded while the analyst writes it; it reads no data.
+    Returns the (non-daemon) thread."""
+    def load() -> None:
+        try:
+            import mesh_nb.query.runner  # noqa: F401 - the policy, plan and release stage
+            from mesh_nb.query.parse import parse
+
+            parse("SELECT 1")  # sqlglot loads its DuckDB dialect on first use
+        except Exception:  # the first query imports it again and reports what fails
+            pass
+
+    thread = threading.Thread(target=load, name="mesh-nb-warm-up")
+    thread.start()
+    return thread
 
 
 @dataclass(frozen=True)
@@ -193,6 +213,8 @@ class Session:
                 backend=LocalBackend(options or EngineOptions()))
         s.record("session.bound", {"products": list(s.product_names), "access": s.access,
                                    "acknowledged": acknowledged})
+        if s.access == "dp-aggregate":
+            warm_up()
         return s
 
     @property

@@ -191,3 +191,30 @@ def test_masked_columns_become_none() -> None:
     plain = columns_of({"k": masked, "n": np.ma.masked_array([4, 5], mask=False)})
     assert list(plain["k"]) == [1, None, 3] and plain["k"].dtype == object
     assert plain["n"].dtype.kind == "i" and list(plain["n"]) == [4, 5]
+
+
+def test_one_watchdog_thread_guards_many_blocks_and_stops_a_late_one() -> None:
+    import threading
+
+    from mesh_nb.query.engines import Watchdog
+
+    stopped = threading.Event()
+    dog = Watchdog(3600, stopped.set)
+    before = threading.active_count()
+    for _ in range(50):  # blocks that end long before their deadline
+        with dog:
+            pass
+        assert not dog.fired
+    assert threading.active_count() <= before + 1 and not stopped.is_set()
+    late = Watchdog(0.01, stopped.set, every=0.01)
+    with late:  # a block that runs until it is stopped (generous deadline: a busy machine)
+        assert stopped.wait(120)
+    assert late.fired
+    stopped.clear()
+    with late:  # reused: a fresh deadline, not fired until it passes again
+        assert stopped.wait(120)
+    assert late.fired
+    for d in (dog, late):
+        d.close()
+        d._thread.join(60)
+        assert not d._thread.is_alive()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Protocol,
@@ -126,39 +127,56 @@ def engine_rejected(exc: BaseException) -> PolicyViolation:
 class Watchdog:
     """Calls ``stop`` if the guarded block is still running after ``seconds``, and again every
     ``every`` seconds until it ends (a stop that came before the engine started its work
-    would otherwise be lost)."""
+    would otherwise be lost).
+
+    One watcher thread per watchdog, started on first use and kept until :meth:`close`, so
+    guarding a block starts no thread; a watchdog guards one block at a time.
+    """
 
     def __init__(self, seconds: float, stop: Callable[[], None], every: float = 0.05):
         self.seconds, self.stop, self.every = seconds, stop, every
         self.fired = False
-        self._lock = threading.Lock()
-        self._running = False
-        self._timer: threading.Timer | None = None
-
-    def _arm(self, delay: float) -> None:
-        self._timer = threading.Timer(delay, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if not self._running:
-                return
-            self.fired = True
-            self.stop()
-            self._arm(self.every)
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
 
     def __enter__(self) -> "Watchdog":
-        with self._lock:
-            self._running = True
-            self._arm(self.seconds)
+        with self._cond:
+            self.fired = False
+            self._deadline = time.monotonic() + self.seconds
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="mesh-nb-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._running = False
-            if self._timer is not None:
-                self._timer.cancel()
+        with self._cond:
+            self._deadline = None
+            self._cond.notify()
+
+    def _watch(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                left = self._deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self.fired = True
+                self.stop()
+                self._deadline = time.monotonic() + self.every
+
+    def close(self) -> None:
+        """End the watcher thread (a guarded block still running is no longer stopped)."""
+        with self._cond:
+            self._closed = True
+            self._deadline = None
+            self._cond.notify()
 
 
 _READERS = {"parquet": "read_parquet", "csv": "read_csv_auto", "json": "read_json_auto"}
@@ -304,6 +322,7 @@ class Engine(UniqueUnits):
                                     memory=self.limits.memory)
         self._unique = {}
         self._run_lock = threading.Lock()
+        self._dog = Watchdog(self.limits.seconds, self.con.interrupt)
 
     def sql(self, query: exp.Expression) -> str:
         """The DuckDB SQL this engine runs for a planned query (rendered once per tree)."""
@@ -328,6 +347,7 @@ class Engine(UniqueUnits):
         # refuses other work on a connection whose result is unfinished
 
     def close(self) -> None:
+        self._dog.close()
         self.con.close()
 
 
@@ -350,7 +370,7 @@ class _DuckPrepared:
     def _fetch(self, fetch: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         engine = self.engine
         with engine._run_lock:
-            dog = Watchdog(engine.limits.seconds, engine.con.interrupt)
+            dog = engine._dog
             try:
                 with dog:
                     return fetch(engine.con.execute(self.sql))

@@ -260,6 +260,8 @@ class _SparkPrepared:
                     return _frame(self.df)
             except Exception:
                 raise EngineFailure("time-limit" if dog.fired else "engine-error") from None
+            finally:
+                dog.close()
 
     def columns(self) -> "dict[str, np.ndarray]":
         """:meth:`run`'s answer as numpy columns."""
