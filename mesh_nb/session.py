@@ -50,8 +50,26 @@ def warm_up() -> threading.Thread:
             pass
 
     thread = threading.Thread(target=load, name="mesh-nb-warm-up")
+    _WARMING.append(thread)
     thread.start()
     return thread
+
+
+_WARMING: list[threading.Thread] = []
+"""Warm-up threads started in this process (joined before a fork: see below)."""
+
+
+def _join_warm_up() -> None:
+    """Before a fork, wait for every warm-up thread: a child forked mid-import inherits module
+    locks held by a thread it does not have, and its next import would wait forever."""
+    for thread in list(_WARMING):
+        if thread is not threading.current_thread():
+            thread.join()
+    _WARMING[:] = [t for t in _WARMING if t.is_alive()]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_join_warm_up)
 
 
 @dataclass(frozen=True)

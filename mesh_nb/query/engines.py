@@ -350,6 +350,13 @@ class Engine(UniqueUnits):
         self._dog.close()
         self.con.close()
 
+    def __del__(self) -> None:
+        # the watcher thread holds the watchdog, and through it the connection: an engine
+        # dropped unclosed (its session dropped without end()) must end that thread
+        dog = getattr(self, "_dog", None)
+        if dog is not None:
+            dog.close()
+
 
 @dataclass
 class _DuckPrepared:
