@@ -95,3 +95,17 @@ def ledger_at(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> Pat
     if store == "sqlite":
         return tmp_path / "data" / "ledger.sqlite"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def mesh(demo_dir: Path):
+    """The demo mesh of :func:`demo_dir`, opened."""
+    import mesh_nb
+
+    return mesh_nb.open_mesh(demo_dir)
+
+
+@pytest.fixture
+def session(mesh):
+    """Alice's session on the demo's customers, bound to churn-analysis (dp-aggregate)."""
+    return mesh.bind("customers", purpose="churn-analysis", analyst="alice")

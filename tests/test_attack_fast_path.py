@@ -1,14 +1,15 @@
 """An adversary's tests of the fast path (issue 21): real DuckDB, real SQLite ledger, no mocks.
 
-- A freshly bound session's warm-up thread holds import locks: a process forked meanwhile
-  (multiprocessing's default start method on Linux) hangs on its first query, forever.
-- The release cache's writer thread does not exist in a forked child: a release made there
-  through the inherited mesh is never written, so an identical query later (another process)
-  is charged again and gets a fresh, independent noisy answer.
-- The persistent watchdog thread holds the engine's DuckDB connection: a session dropped
-  without ``end()`` (a re-run notebook cell) leaks a thread and an open connection each.
-- ``fetchnumpy`` drops a TIMESTAMPTZ group key's time zone: the released keys are naive UTC
-  instants (shifted by the offset), where the engine's pandas frame gave zone-aware times.
+What each one caught (all fixed):
+- a freshly bound session's warm-up thread held import locks: a process forked meanwhile
+  (multiprocessing's default start method on Linux) hung on its first query;
+- the release cache's writer thread, lock and SQLite connection came from the parent in a forked
+  child: a release made there was never written (a later identical query was charged again
+  for a fresh, independent answer), or the child hung on the parent's lock;
+- the persistent watchdog thread held the engine's DuckDB connection: a session dropped
+  without ``end()`` (a re-run notebook cell) leaked a thread and an open connection each;
+- ``fetchnumpy`` dropped a TIMESTAMPTZ group key's time zone (naive UTC instants, where the
+  engine's pandas frame gives zone-aware times).
 """
 
 from __future__ import annotations

@@ -28,16 +28,6 @@ UNDECLARED = ("SELECT date_trunc('year', signup_date) AS y, COUNT(*) AS n "
               "FROM customers.accounts GROUP BY 1")
 
 
-@pytest.fixture
-def mesh(demo_dir):
-    return mesh_nb.open_mesh(demo_dir)
-
-
-@pytest.fixture
-def session(mesh):
-    return mesh.bind("customers", purpose="churn-analysis", analyst="alice")
-
-
 def released(mesh) -> list:
     return mesh.ledger("customers").entries(kind="query.released")
 
@@ -90,6 +80,19 @@ def test_a_closed_engine_forgets_what_it_bound(session) -> None:
     session.product("customers").releases.clear()
     r = session.query(QUERY, epsilon=0.1)  # binds again in the new engine
     assert not r.cached and len(r.frame) == 6
+
+
+def test_a_query_kept_under_a_closed_engine_is_bound_again(session) -> None:
+    """Another thread closed the engine while this one was binding, then kept its query: the
+    next run must not use the closed engine's job."""
+    session.query(QUERY, epsilon=0.1)
+    (key, stale), = session.prepared.items()
+    session.close_engine()
+    session.prepared[key] = stale  # the late keep of the racing thread
+    session.product("customers").releases.clear()
+    r = session.query(QUERY, epsilon=0.1)
+    assert not r.cached and len(r.frame) == 6
+    assert session.prepared[key].engine is session.engine is not stale.engine
 
 
 def test_an_ended_session_refuses_a_kept_query(session) -> None:

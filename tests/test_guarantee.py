@@ -21,16 +21,6 @@ from mesh_nb.query.runner import execute, prepare, run
 CHURN = "churn-analysis"
 
 
-@pytest.fixture
-def mesh(demo_dir):
-    return mesh_nb.open_mesh(demo_dir)
-
-
-@pytest.fixture
-def session(mesh):
-    return mesh.bind("customers", purpose=CHURN, analyst="alice")
-
-
 def kinds(mesh, product: str = "customers") -> list[str]:
     return [e.kind for e in mesh.ledger(product).entries()]
 

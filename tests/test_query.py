@@ -21,16 +21,6 @@ GROUPED = ("SELECT region, plan, COUNT(*) AS n, AVG(monthly_spend) AS spend "
            "FROM customers.accounts WHERE churned GROUP BY region, plan")
 
 
-@pytest.fixture
-def mesh(demo_dir):
-    return mesh_nb.open_mesh(demo_dir)
-
-
-@pytest.fixture
-def session(mesh):
-    return mesh.bind("customers", purpose="churn-analysis", analyst="alice")
-
-
 def test_grouped_release_is_complete_and_recorded(mesh, session) -> None:
     r = session.query(GROUPED, epsilon=0.5)
     assert list(r.frame.columns) == ["region", "plan", "n", "spend"]

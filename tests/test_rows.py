@@ -11,11 +11,6 @@ from mesh_nb.query.pseudonym import generalize, purpose_key, tokenize
 
 
 @pytest.fixture
-def mesh(demo_dir):
-    return mesh_nb.open_mesh(demo_dir)
-
-
-@pytest.fixture
 def support(mesh):
     return mesh.bind("customers", purpose="support-operations", analyst="bob", acknowledge=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -55,6 +56,14 @@ class ReleaseCache:
         self.path = Path(path)
         private_dir(self.path.parent)
         private_file(self.path)
+        self._inherited: list[sqlite3.Connection] = []
+        self._start()
+
+    def _start(self) -> None:
+        """This process's lock, writer and connection (again in a forked child: the parent's
+        writer thread is not there, its lock may be held, and SQLite forbids sharing a
+        connection across a fork; the inherited one is kept unused, never closed)."""
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[str, pd.DataFrame, pd.DataFrame, dict]] = {}
         self._writer: "ThreadPoolExecutor | None" = None
@@ -65,7 +74,13 @@ class ReleaseCache:
         self._con.execute("CREATE TABLE IF NOT EXISTS releases (key TEXT PRIMARY KEY, "
                           "release_id TEXT, frame BLOB, accuracy BLOB, meta TEXT)")
 
+    def _here(self) -> None:
+        if self._pid != os.getpid():
+            self._inherited.append(self._con)
+            self._start()
+
     def get(self, key: str) -> tuple[str, pd.DataFrame, pd.DataFrame, dict] | None:
+        self._here()
         with self._lock:  # the written one first: a write keeps the first release of a key
             row = self._con.execute("SELECT release_id, frame, accuracy, meta FROM releases "
                                     "WHERE key = ?", (key,)).fetchone()
@@ -79,6 +94,7 @@ class ReleaseCache:
 
     def clear(self) -> int:
         """Forget every kept release (the owner's call, e.g. for benchmarks); returns how many."""
+        self._here()
         with self._lock:
             dropped = len(self._pending)
             self._pending.clear()
@@ -88,6 +104,7 @@ class ReleaseCache:
             meta: dict) -> None:
         """Keep a release under ``key`` (the first one kept under a key stays)."""
         item = (release_id, frame.copy(), accuracy.copy(), json.loads(json.dumps(meta)))
+        self._here()
         with self._lock:
             if key in self._pending:
                 return
@@ -111,6 +128,7 @@ class ReleaseCache:
 
     def flush(self) -> None:
         """Wait until every kept release is written."""
+        self._here()
         with self._lock:
             writer, self._writer = self._writer, None
         if writer is not None:

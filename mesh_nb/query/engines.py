@@ -372,7 +372,7 @@ class _DuckPrepared:
 
     def columns(self) -> "dict[str, np.ndarray]":
         """:meth:`run`'s answer as numpy columns, without a pandas frame in between."""
-        return columns_of(self._fetch(lambda result: result.fetchnumpy()))
+        return columns_of(self._fetch(_zoned_numpy))
 
     def _fetch(self, fetch: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         engine = self.engine
@@ -385,6 +385,23 @@ class _DuckPrepared:
                 raise EngineFailure("memory-limit") from None
             except Exception:
                 raise EngineFailure("time-limit" if dog.fired else "engine-error") from None
+
+
+def _zoned_numpy(result: duckdb.DuckDBPyConnection) -> "dict[str, Any]":
+    """``fetchnumpy`` with TIMESTAMPTZ columns as zone-aware times in the connection's zone, as
+    ``df()`` gives them (``fetchnumpy`` gives naive UTC instants)."""
+    zoned = [d[0] for d in result.description or () if str(d[1]) == "TIMESTAMP WITH TIME ZONE"]
+    arrays = result.fetchnumpy()
+    if zoned:
+        import numpy as np
+        import pandas as pd
+
+        zone = result.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
+        for name in zoned:
+            instants = np.ma.filled(arrays[name], np.datetime64("NaT"))
+            arrays[name] = (pd.Series(instants).dt.tz_localize("UTC").dt.tz_convert(zone)
+                            .to_numpy())
+    return arrays
 
 
 def open_engine(tables: Iterable[TableSpec], *, kind: str | None = None,

@@ -8,6 +8,7 @@ query and the contract).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,7 @@ class Prepared:
     checked: policy.CheckedQuery
     plan: Plan
     job: Any  # the engine's bound job (``run()`` executes it)
+    engine: Any = None  # the engine it is bound in
 
 
 def prepared(session: "Session", sql: str, *, epsilon: float | None, delta: float | None,
@@ -73,21 +75,23 @@ def prepared(session: "Session", sql: str, *, epsilon: float | None, delta: floa
     contracts (fixed for the session), never on data, so a kept one is the same answer; a
     refused query is kept by nobody: it is checked, and recorded, again every time."""
     _require_aggregates(session)
-    memo = session.prepared
+    memo, engine = session.prepared, session.engine
     key = (sql, epsilon, delta, mechanism)
-    hit = memo.get(key)
-    if hit is not None:
-        memo.move_to_end(key)
+    hit = memo.get(key)  # each step on the dict is atomic; another thread may drop the key
+    if hit is not None and hit.engine is engine:  # (kept under an engine closed meanwhile: no)
+        with contextlib.suppress(KeyError):
+            memo.move_to_end(key)
         return hit
-    checked, plan = prepare(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+    checked, plan = _plan(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
     try:
-        job = session.engine.prepare(plan.query)  # binds on the schema: reads no data
+        job = engine.prepare(plan.query)  # binds on the schema: reads no data
     except PolicyViolation as exc:
         reject(session, sql, exc)
         raise
-    memo[key] = hit = Prepared(checked, plan, job)
-    while len(memo) > PREPARED_KEPT:
-        memo.popitem(last=False)
+    memo[key] = hit = Prepared(checked, plan, job, engine)
+    with contextlib.suppress(KeyError):
+        while len(memo) > PREPARED_KEPT:
+            memo.popitem(last=False)
     return hit
 
 
@@ -102,6 +106,11 @@ def prepare(session: "Session", sql: str, *, epsilon: float | None, delta: float
             mechanism: str) -> tuple[policy.CheckedQuery, Plan]:
     """Check and plan; records ``query.rejected`` in every bound ledger when refused."""
     _require_aggregates(session)
+    return _plan(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+
+
+def _plan(session: "Session", sql: str, *, epsilon: float | None, delta: float | None,
+          mechanism: str) -> tuple[policy.CheckedQuery, Plan]:
     try:
         try:
             checked = policy.check(sql, _contracts(session), session.purpose)
