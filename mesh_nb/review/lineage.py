@@ -5,11 +5,17 @@ at ``session.ended``) and each release a child run of it (job ``release.<purpose
 START and COMPLETE at ``query.released``), carrying:
 
 * the ``sql`` job facet: the query as the ledger keeps it, literals replaced by ``?``;
-* input datasets ``product.table`` (namespace ``mesh-nb``) with a ``schema`` facet and a
-  ``tags`` facet giving every column's classification (and ``pii``/``piiEntity`` tags);
+* input datasets named after where their data lives, as the OpenLineage naming spec says
+  (:func:`dataset_name`: namespace ``file`` and the absolute path of a parquet/CSV file,
+  ``spark://host:port`` and ``[catalog.]schema.table`` of a Spark catalog table), with a
+  ``symlinks`` facet giving the mesh name ``product.table`` (namespace ``mesh-nb``), a
+  ``schema`` facet and a ``tags`` facet giving every column's classification (and
+  ``pii``/``piiEntity`` tags). The tables are those the redacted query reads
+  (:func:`query_lineage`, sqlglot's qualify and scopes), so ``COUNT(*)`` has its input too;
 * an output dataset ``releases.<release id>`` with a ``columnLineage`` facet: each released
-  column from the input columns it was computed from (DP aggregates marked as masking), and the
-  filter/group/join columns as indirect, dataset-wide lineage;
+  column from the input columns it was computed from, traced through CTEs and subqueries (DP
+  aggregates marked as masking), and the filter/group/join/sort columns as indirect,
+  dataset-wide lineage;
 * the ``parent`` run facet naming the session run;
 * ``meshnb_privacy``, our own run facet (schema in ``schemas/MeshNbPrivacyRunFacet.json``):
   product, purpose, contract id and version, analyst, access mode, epsilon, delta, the ledger
@@ -38,7 +44,7 @@ from ..ledger.entry import MICRO, PICO
 from ._common import entries_in, parse_since, products_of
 
 if TYPE_CHECKING:
-    from ..contract.model import Contract
+    from ..contract.model import Contract, Table
     from ..ledger import Entry
     from ..mesh import Mesh, Product
 
@@ -253,14 +259,20 @@ def dataset_name(table: str, contracts: dict[str, "Contract"]) -> DatasetName:
     ``[catalog.]schema.table``. A table whose contract is unknown keeps its mesh name in
     namespace ``mesh-nb``.
     """
-    product, _, name = table.partition(".")
-    contract = contracts.get(product)
-    t = contract.table(name) if contract is not None else None
+    contract, t = _table_of(table, contracts)
     if t is not None and t.data_path is not None:
         return DatasetName("file", Path(t.data_path).resolve().as_posix())
-    if t is not None and t.source:
+    if contract is not None and t is not None and t.source:
         return DatasetName(spark_namespace(contract.spark_remote), t.source)
     return DatasetName(DATASET_NAMESPACE, table)
+
+
+def _table_of(table: str, contracts: dict[str, "Contract"]
+              ) -> tuple["Contract | None", "Table | None"]:
+    """The contract and contract table of mesh table ``product.table`` (None: unknown)."""
+    product, _, name = table.partition(".")
+    contract = contracts.get(product)
+    return contract, contract.table(name) if contract is not None else None
 
 
 def spark_namespace(remote: str | None) -> str:
@@ -286,9 +298,7 @@ def _input(table: str, where: DatasetName, contracts: dict[str, "Contract"]):
     from openlineage.client.event_v2 import InputDataset
     from openlineage.client.facet_v2 import schema_dataset, symlinks_dataset, tags_dataset
 
-    product, _, name = table.partition(".")
-    contract = contracts.get(product)
-    t = contract.table(name) if contract is not None else None
+    t = _table_of(table, contracts)[1]
     facets: dict[str, Any] = {}
     if where.namespace != DATASET_NAMESPACE:
         facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(identifiers=[
@@ -377,8 +387,9 @@ def query_lineage(query: str, columns: list[str],
                   schema: dict[str, dict[str, dict[str, str]]] | None = None) -> QueryLineage:
     """From a redacted query (and the ledger's qualified columns) to what it read.
 
-    The query is qualified by sqlglot against ``schema`` (the contracts' tables, see
-    :func:`_schema_of`) and the ledger's ``product.table.col`` columns; each column is traced
+    The query is qualified by sqlglot against ``schema`` (the contracts' tables as
+    ``{product: {table: {column: type}}}``) and the ledger's ``product.table.col`` columns
+    (``COUNT(*)`` has none: its table comes from the query); each column is traced
     through CTEs and subqueries to the table it comes from. A query that cannot be parsed or
     qualified gives the ledger's tables and every column as ``UNKNOWN`` indirect lineage.
     """
