@@ -143,6 +143,12 @@ def test_query_lineage_traces_through_ctes_and_subqueries():
                         "customers.accounts GROUP BY region) AS x", [], schema)
     assert sub.direct["n"] == ([], True)  # aggregated inside the subquery
     assert sub.tables == ["customers.accounts"]
+    semi = query_lineage("SELECT region, COUNT(*) AS n FROM customers.accounts WHERE "
+                         "customer_id IN (SELECT customer_id FROM sales.orders WHERE amount > ?)"
+                         " GROUP BY region", [], schema)
+    assert semi.tables == ["customers.accounts", "sales.orders"]
+    assert {("sales.orders.customer_id", "FILTER"), ("sales.orders.amount", "FILTER"),
+            ("customers.accounts.customer_id", "FILTER")} <= set(semi.indirect)
     unreadable = query_lineage("(unparseable", ["customers.accounts.region"], schema)
     assert unreadable.tables == ["customers.accounts"]
     assert unreadable.indirect == [("customers.accounts.region", "UNKNOWN")]

@@ -421,14 +421,17 @@ def query_lineage(query: str, columns: list[str],
                                 in real))
     root = scopes[-1]
     direct = {name: _trace(s, root) for name, s in zip(names, root.expression.selects)}
-    indirect: list[tuple[str, str]] = []
+    indirect: dict[tuple[str, str], None] = {}
     for scope in scopes:
-        for c in scope.columns:
-            sub = _CLAUSES.get(_clause_of(c, scope.expression) or "")
-            for o in _trace(c, scope)[0] if sub else ():
-                if (o, sub) not in indirect:
-                    indirect.append((o, sub))
-    return QueryLineage(tables, direct, indirect)
+        used = [(c, _clause_of(c, scope.expression)) for c in scope.columns]
+        if scope.is_subquery and scope.parent is not None:  # `WHERE x IN (SELECT y ...)`
+            clause = _clause_of(scope.expression, scope.parent.expression)
+            used += [(sel, clause) for sel in scope.expression.selects]
+        for node, clause in used:
+            sub = _CLAUSES.get(clause or "")
+            for o in _trace(node, scope)[0] if sub else ():
+                indirect[(o, sub)] = None
+    return QueryLineage(tables, direct, list(indirect))
 
 
 def _clause_of(col, top) -> str | None:
