@@ -4,7 +4,8 @@ After each cell, frames in the user namespace are fingerprinted (cheap: identity
 dtypes, a small sample); unchanged frames cost nothing. Changed frames are scanned in a
 background thread, so a big frame never blocks the cell; an alert appears in the cell's output
 when the scan is done, and a ``pii.detected`` entry (frame, columns, entity types, counts —
-never a value) goes to each bound product's ledger.
+never a value) goes to each bound product's ledger, once per frame fingerprint and session
+(``%mesh_scan`` of a frame the autoscan already recorded shows the report, writes nothing).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class AutoScan:
         self.shell, self.session, self.sample = shell, session, sample
         self.fingerprints: dict[str, str] = {}
         self.reports: dict[str, ScanReport] = {}
+        self.recorded: set[tuple[str, str]] = set()  # (session id, frame fingerprint) written
         self.alerts: list[Alert] = []
         self._pending: list[Future] = []
         self._listeners: list[Callable[[], None]] = []
@@ -39,7 +41,8 @@ class AutoScan:
     # -- the hook -------------------------------------------------------------------------------
 
     def changed_frames(self) -> dict[str, Any]:
-        """Frames in the namespace that are new or changed since the last look."""
+        """Frames in the namespace that are new or changed since the last look (their
+        fingerprints in :attr:`fingerprints`)."""
         frames = {name: value for name, value in list(self.shell.user_ns.items())
                   if not name.startswith("_") and _is_frame(value)}
         for gone in set(self.fingerprints) - set(frames):
@@ -66,7 +69,9 @@ class AutoScan:
         panel = ScanPanel(sorted(changed))
         panel.show()
         session = self.session()
-        self._pending.append(self._executor.submit(self._scan_all, changed, session, panel))
+        prints = {name: self.fingerprints[name] for name in changed}
+        self._pending.append(self._executor.submit(self._scan_all, changed, prints, session,
+                                                   panel))
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` each time a background scan has finished (e.g. the lab's comm)."""
@@ -77,28 +82,38 @@ class AutoScan:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def _scan_all(self, frames: dict[str, Any], session, panel) -> list[Alert]:
+    def _scan_all(self, frames: dict[str, Any], prints: dict[str, str], session,
+                  panel) -> list[Alert]:
         from .pii import scan  # loaded by changed_frames, on the shell's thread
 
         found: list[Alert] = []
         for name, df in frames.items():
             report = scan(df, sample=self.sample)
-            found += self.record(name, report, session)
+            found += self.record(name, report, session, prints[name])
         panel.done(found)
         for listener in list(self._listeners):
             listener()
         return found
 
-    def record(self, name: str, report: ScanReport, session) -> list[Alert]:
-        """Keep the report, compute alerts, write ``pii.detected`` to the bound ledgers."""
+    def record(self, name: str, report: ScanReport, session,
+               fingerprint: str | None = None) -> list[Alert]:
+        """Keep the report, compute alerts, write ``pii.detected`` to the bound ledgers —
+        unless this session already has it for the frame's ``fingerprint`` (one frame scanned
+        by the autoscan and by ``%mesh_scan`` is recorded once)."""
         from .pii.alerts import alerts_for
 
         found = alerts_for(report, name, session)
+        labeled = report.entities()
+        live = session is not None and not session.ended
+        key = (session.id, fingerprint) if live and fingerprint is not None else None
         with self._lock:
             self.reports[name] = report
+            if key is not None and key in self.recorded:
+                return found
             self.alerts += found
-        labeled = report.entities()
-        if session is not None and not session.ended and labeled:
+            if key is not None and labeled:
+                self.recorded.add(key)
+        if live and labeled:
             counts: dict[str, int] = {}
             for entity in labeled.values():
                 counts[entity] = counts.get(entity, 0) + 1

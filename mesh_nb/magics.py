@@ -2,21 +2,28 @@
 
 ``%mesh_bind PRODUCT[,PRODUCT] --purpose P [--as NAME] [--acknowledge] [--mesh PATH]`` binds
 (no arguments: a form); ``%mesh_status`` shows the binding and the budget left;
-``%%mesh_query`` runs a query; ``%mesh_scan df`` scans a frame for PII now;
+``%%mesh_query`` runs a query (``%mesh_query SELECT ...`` a one-line one; ``%mesh_query``
+alone prints its help); ``%mesh_scan df`` scans a frame for PII now;
 ``%mesh_ledger PRODUCT`` browses the owner's ledger. After every cell
-the autoscan checks new or changed frames in the background. The bound session is the one
-piece of state, kept on the magics object of the shell.
+the autoscan checks new or changed frames in the background. The bound session and the mesh
+the magics use are the state, kept on the magics object of the shell.
+
+A line magic's trailing ``# comment`` is dropped as a shell would (``#`` starting a word,
+outside quotes).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
+import weakref
 from functools import wraps
 from html import escape
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import HTML, display
 
@@ -25,6 +32,42 @@ from .session import Session
 
 if TYPE_CHECKING:  # the mesh (pydantic, YAML, cryptography) loads on the first %mesh_bind
     from .mesh import Mesh
+
+
+def strip_comment(line: str) -> str:
+    """``line`` without a trailing shell comment: a ``#`` that starts a word, outside quotes
+    (``--purpose x  # why`` gives ``--purpose x``; ``"a # b"`` and ``a#b`` are kept)."""
+    quote, escaped, start = None, False, True
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and start:
+            return line[:i].rstrip()
+        start = not quote and ch.isspace()
+    return line
+
+
+def parse_line(magic, line: str):
+    """A magic's arguments from its line, trailing comment dropped."""
+    return parse_argstring(magic, strip_comment(line))
+
+
+_SQL_START = re.compile(r"(?:^|\s)((?:SELECT|WITH)\b.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def split_query_line(line: str) -> tuple[str, str]:
+    """``%mesh_query [options] SELECT ...``: (options, SQL); the SQL starts at the first word
+    SELECT or WITH (any case) and runs to the end of the line ("" if there is none)."""
+    found = _SQL_START.search(line)
+    if found is None:
+        return line, ""
+    return line[:found.start(1)], found.group(1).strip()
 
 
 def _short_errors(func):
@@ -51,17 +94,31 @@ class MeshMagics(Magics):
         self.autoscan = None  # set by load(): the post-cell PII scan
         self.ledger_browser = None  # the last %mesh_ledger browser
         self.publisher = None  # set by load(): the lab's state comm (mesh_nb.lab.comm)
+        self._seen: weakref.WeakValueDictionary[int, Mesh] = weakref.WeakValueDictionary()
 
     def bound(self) -> Session | None:
         """The bound session, if any and not ended."""
         return self.session if self.session is not None and not self.session.ended else None
 
+    def notice(self) -> None:
+        """Take a mesh the notebook opened since the last look (a ``Mesh`` new in its
+        namespace; of several, the one bound to a name last) as the one to use."""
+        loaded = sys.modules.get("mesh_nb.mesh")  # no Mesh exists before its module loads
+        if loaded is None:
+            return
+        for value in list(self.shell.user_ns.values()):
+            if isinstance(value, loaded.Mesh) and self._seen.get(id(value)) is not value:
+                self._seen[id(value)] = value
+                self.mesh = value
+
     def open(self, path: str | None, server: str | None = None,
              token: str | None = None, insecure: bool = False) -> Mesh:
-        """The mesh: --server URL (token: --token or $MESH_TOKEN), --mesh PATH, else the one
-        already open, else $MESH_NB_ROOT (a folder or a server URL), else the demo."""
+        """The mesh: --server URL (token: --token or $MESH_TOKEN), --mesh PATH, else the
+        last one the notebook or these magics opened, else $MESH_NB_ROOT (a folder or a
+        server URL), else the demo in ./mesh-demo (said in a printed line)."""
         from .mesh import open_mesh
 
+        self.notice()
         if server:
             self.mesh = open_mesh(server, token=token, allow_insecure_http=insecure)
         elif path:
@@ -74,6 +131,9 @@ class MeshMagics(Magics):
                 from .demo import demo_mesh
 
                 self.mesh = demo_mesh()
+                print(f"mesh_nb: no mesh opened in this notebook and no $MESH_NB_ROOT — using "
+                      f"the demo mesh at {self.mesh.root} (give --mesh PATH for another)")
+        self._seen[id(self.mesh)] = self.mesh
         return self.mesh
 
     def bind(self, mesh: Mesh, products, purpose: str, analyst: str | None,
@@ -111,7 +171,7 @@ class MeshMagics(Magics):
     @_short_errors
     def mesh_bind(self, line: str):
         """Bind this notebook to a purpose; with no arguments, show a form."""
-        args = parse_argstring(self.mesh_bind, line)
+        args = parse_line(self.mesh_bind, line)
         mesh = self.open(args.mesh, args.server, args.token, args.insecure)
         if args.request:
             return self._request(mesh, args.products, args.purpose, args.request)
@@ -150,11 +210,20 @@ class MeshMagics(Magics):
     @argument("--explain", action="store_true", help="show the plan and noise; spend nothing")
     @argument("--mechanism", "-m", default="laplace", choices=["laplace", "gaussian"],
               help="noise for sums (counts: geometric, quantiles: exponential)")
-    @cell_magic
+    @line_cell_magic
     @_short_errors
-    def mesh_query(self, line: str, cell: str):
-        """A differentially private SQL query over the bound products."""
-        args = parse_argstring(self.mesh_query, line)
+    def mesh_query(self, line: str, cell: str | None = None):
+        """A differentially private SQL query over the bound products.
+
+        ``%%mesh_query [options]`` runs the cell's query; ``%mesh_query [options] SELECT ...``
+        runs a one-line query (it starts at the word SELECT or WITH); ``%mesh_query`` alone
+        prints this help."""
+        if cell is None:
+            line, cell = split_query_line(strip_comment(line))
+            if not cell:
+                print(self.mesh_query.__doc__)
+                return None
+        args = parse_line(self.mesh_query, line)
         if self.session is None or self.session.ended:
             raise UsageError("not bound — run %mesh_bind PRODUCT --purpose PURPOSE first")
         if args.explain:
@@ -178,16 +247,16 @@ class MeshMagics(Magics):
     @_short_errors
     def mesh_scan(self, line: str):
         """Scan a DataFrame for personal data now and show the full per-column report."""
-        from .pii import scan
+        from .pii import frame_fingerprint, scan
         from .widgets.alert import alerts_html
 
-        args = parse_argstring(self.mesh_scan, line)
+        args = parse_line(self.mesh_scan, line)
         frame = self.shell.user_ns.get(args.frame)
         if type(frame).__name__ != "DataFrame":
             raise UsageError(f"`{args.frame}` is not a DataFrame in this notebook")
         report = scan(frame, sample=args.sample, progress=True)
-        alerts = self.autoscan.record(args.frame, report, self.bound()) if self.autoscan \
-            else []
+        alerts = self.autoscan.record(args.frame, report, self.bound(),
+                                      frame_fingerprint(frame)) if self.autoscan else []
         display(report)
         if alerts:
             display(HTML(alerts_html(alerts)))
@@ -202,7 +271,7 @@ class MeshMagics(Magics):
         """The owner's ledger browser: filter by purpose, analyst, kind, since; Verify."""
         from .widgets.ledger import LedgerBrowser
 
-        args = parse_argstring(self.mesh_ledger, line)
+        args = parse_line(self.mesh_ledger, line)
         product = self.open(args.mesh).product(args.product)
         self.ledger_browser = LedgerBrowser(product.ledger, limit=args.limit,
                                             purposes=sorted(product.contract.purposes))
@@ -230,7 +299,7 @@ class _Status(HTML):
         if s is None or s.ended:
             return ["mesh: not bound"]
         head = f"mesh: {s.analyst} bound to purpose {s.purpose} ({s.access}), session {s.id}"
-        return [head] + [str(b) for b in s.budgets()]
+        return [head, f"the mesh at {s.mesh.root}"] + [str(b) for b in s.budgets()]
 
     def _html(self) -> str:
         from html import escape

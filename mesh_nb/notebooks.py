@@ -9,8 +9,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import MeshError
+
+if TYPE_CHECKING:
+    from .mesh import Mesh
 
 QUICKSTART = "01_analyst_quickstart.ipynb"
 
@@ -25,6 +29,20 @@ def notebooks_dir() -> Path:
                     "wheel or source tree")
 
 
+def notebook_mesh() -> "Mesh":
+    """The mesh an example notebook works on: the one ``mesh-nb lab`` was started on
+    (``$MESH_NB_ROOT``, so the lab's panel shows the notebook's ledger entries), else a fresh
+    copy of the demo mesh in a temporary folder (``mesh-nb demo``, tests, a plain kernel)."""
+    from .mesh import open_mesh
+
+    root = os.environ.get("MESH_NB_ROOT")
+    if root:
+        return open_mesh(root)
+    from .demo import demo_mesh
+
+    return demo_mesh(tempfile.mkdtemp(prefix="mesh-demo-"))
+
+
 def _text(output: dict) -> str:
     if output.get("output_type") == "stream":
         return output.get("text", "")
@@ -36,17 +54,23 @@ def _text(output: dict) -> str:
     return data.get("text/plain", "")
 
 
-def run_notebook(name: str = QUICKSTART, *, timeout: int = 600) -> list[tuple[str, str]]:
-    """Execute an example notebook headlessly (in a temporary copy); returns, per section,
-    (markdown heading, key text outputs)."""
+def execute_notebook(name: str, workdir: str | os.PathLike, *, timeout: int = 600):
+    """Execute an example notebook (a copy, in a kernel working in ``workdir``); returns the
+    executed notebook (an ``nbformat`` node), errors kept in its outputs."""
     import nbformat
     from nbclient import NotebookClient
 
-    source = notebooks_dir() / name
-    nb = nbformat.read(source, as_version=4)
+    nb = nbformat.read(notebooks_dir() / name, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(workdir)}}).execute()
+    return nb
+
+
+def run_notebook(name: str = QUICKSTART, *, timeout: int = 600) -> list[tuple[str, str]]:
+    """Execute an example notebook headlessly (in a temporary copy); returns, per section,
+    (markdown heading, key text outputs)."""
     with tempfile.TemporaryDirectory(prefix="mesh-nb-notebook-") as work:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": work}}).execute()
+        nb = execute_notebook(name, work, timeout=timeout)
     sections: list[tuple[str, str]] = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":

@@ -7,10 +7,13 @@ work: :class:`LocalBackend` in this process (the runner, over the owner's engine
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import getpass
 import os
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -68,8 +71,28 @@ def _join_warm_up() -> None:
     _WARMING[:] = [t for t in _WARMING if t.is_alive()]
 
 
+_OPEN: "weakref.WeakValueDictionary[str, Session]" = weakref.WeakValueDictionary()
+"""Local sessions bound in this process and not yet ended (ended when it exits normally)."""
+
+
+def end_open_sessions() -> None:
+    """End every session this process bound and did not end (``session.ended`` in their
+    ledgers). Runs at a normal exit: a kernel shut down or restarted, a script that returns;
+    a process killed by SIGKILL (or out of memory) runs nothing, and its sessions stay open."""
+    for session in list(_OPEN.values()):
+        with contextlib.suppress(Exception):  # one ledger out of reach spares no other
+            session.end()
+
+
+atexit.register(end_open_sessions)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_join_warm_up)
+    # a forked child has its parent's sessions in memory; only the parent ends them.
+    # ``before`` hooks run in reverse order of registration: logging's (it holds logging's
+    # lock across the fork) must be registered before ours, or joining a warm-up thread that
+    # imports a module calling logging.getLogger (scikit-learn does) waits forever
+    import logging  # noqa: F401
+
+    os.register_at_fork(before=_join_warm_up, after_in_child=_OPEN.clear)
 
 
 @dataclass(frozen=True)
@@ -225,12 +248,14 @@ class Session:
     def start(cls, mesh: "Mesh", products: tuple["Product", ...], purpose: str, analyst: str,
               *, acknowledged: bool = False, options: EngineOptions | None = None
               ) -> "Session":
-        """Create a local session and record ``session.bound`` in each product's ledger."""
+        """Create a local session and record ``session.bound`` in each product's ledger; it
+        ends by :meth:`end`, else when this process exits normally (:func:`end_open_sessions`)."""
         s = cls(mesh, products, purpose, analyst, uuid.uuid4().hex[:16],
                 datetime.now(timezone.utc), acknowledged,
                 backend=LocalBackend(options or EngineOptions()))
         s.record("session.bound", {"products": list(s.product_names), "access": s.access,
                                    "acknowledged": acknowledged})
+        _OPEN[s.id] = s
         if s.access == "dp-aggregate":
             warm_up()
         return s
@@ -355,6 +380,7 @@ class Session:
         if self.ended:
             return
         self.ended = True
+        _OPEN.pop(self.id, None)
         self.backend.end(self)
 
     def __enter__(self) -> "Session":
