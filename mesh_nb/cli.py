@@ -52,12 +52,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             total += 1
         files += found
     for file in files:
-        _, problems = check_contract(file)
+        contract, problems = check_contract(file)
         for problem in problems:
             print(problem)
         total += len(problems)
         if not problems:
             print(f"{file}: ok")
+        for note in contract.notes if contract is not None else ():
+            print(f"note: {note}")
     if total:
         print(f"{total} problem(s)", file=sys.stderr)
     return 1 if total else 0
@@ -109,9 +111,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     frame = read_table(args.file)
     report = scan(frame, sample=args.sample, progress=sys.stderr.isatty())
-    print(report.to_frame().to_string(index=False))
-    print(f"{len(report.entities())} of {len(report.columns)} column(s) hold personal data "
-          f"({report.rows} rows, {report.cpu_seconds:.2f} CPU s)")
+    if args.json:
+        for row in report.to_frame().to_dict(orient="records"):
+            print(json.dumps({**row, "sample_rows": report.sample_rows, "rows": report.rows}))
+    else:
+        print(report.to_text(width=100))
     return 0
 
 
@@ -121,14 +125,16 @@ def cmd_init(args: argparse.Namespace) -> int:
     from .pii import scan
 
     data = Path(args.file)
-    frame = read_table(data)
-    text = draft_contract(data, args.owner, scan(frame, sample=args.sample), frame)
     target = Path(args.output) if args.output else data.parent / "datacontract.yaml"
     if target.exists() and not args.force:
         print(f"mesh-nb: {target} exists — pass --force to overwrite, or --output PATH",
               file=sys.stderr)
         return 1
-    target.write_text(text)
+    frame = read_table(data)
+    draft = draft_contract(data, args.owner, scan(frame, sample=args.sample), frame,
+                           unit=args.unit, contact=args.contact)
+    target.write_text(draft.text)
+    print(draft.summary())
     print(f"draft contract written to {target}; review it, then `mesh-nb check {target}`")
     return 0
 
@@ -445,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("file", metavar="FILE", help="the data file to scan")
     scan.add_argument("--sample", type=int, default=200,
                       help="distinct values sampled per column (default 200)")
+    scan.add_argument("--json", action="store_true",
+                      help="one JSON object per column (evidence and candidates too)")
     scan.set_defaults(func=cmd_scan)
 
     init = sub.add_parser("init", help="draft a contract for a data file from its scan")
@@ -453,8 +461,14 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--output", "-o", help="where to write (default: datacontract.yaml "
                                              "next to FILE)")
     init.add_argument("--force", action="store_true", help="overwrite an existing contract")
+    init.add_argument("--unit", metavar="COL",
+                      help="the column naming the protected person (default: a unique id "
+                           "column, when there is exactly one)")
+    init.add_argument("--contact", metavar="EMAIL",
+                      help="the owner's e-mail: team owner and support contact (default: "
+                           "the OS user)")
     init.add_argument("--sample", type=int, default=200,
-                      help="distinct values scanned per column (default 200)")
+                      help="distinct values sampled per column (default 200)")
     init.set_defaults(func=cmd_init)
 
     ledger = sub.add_parser("ledger", help="the owner's ledger of a product")

@@ -493,7 +493,7 @@ def test_diff_says_what_each_change_does(demo_dir: Path) -> None:
         ("access: pseudonymized-rows", "access: raw-rows"),
         ("    classification: quasi-identifier\n    description: Average monthly spend",
          "    classification: public\n    description: Average monthly spend"),
-        ("{minimum: 0, maximum: 500}", "{minimum: 0, maximum: 1000}"),
+        ("monthly_spend: [0, 500]", "monthly_spend: [0, 1000]"),
         ("validValues: [basic, plus, pro]", "validValues: [basic, plus, pro, enterprise]"),
         ("maxContributions: 2", "maxContributions: 3"),
         ("      marketing-research:\n",

@@ -16,8 +16,8 @@ from ..durations import period_days
 from ..errors import Problem
 from .model import (ACCESS_MODES, CLASSIFICATIONS, Budget, Column, Contract,
                     Purpose, Table)
-from .privacy import (POLICY_PROPERTY, GeneralizeSpec, PrivacySpec, parse_model,
-                      purpose_name_ok)
+from .privacy import (BOUNDS_FORM, POLICY_PROPERTY, GeneralizeSpec, PrivacySpec, parse_model,
+                      purpose_name_ok, resolve_bounds)
 from .validate import validate_odcs
 from .yamlsource import YamlSource
 
@@ -84,6 +84,8 @@ class _Builder:
         if policy is None or not tables or not isinstance(name, str):
             return None
         spec, at = policy
+        tables, problems, notes = resolve_bounds(spec, tables, self.src, at)
+        self.problems += problems
         purposes = {}
         for pname, p in spec.purposes.items():
             if not purpose_name_ok(pname):
@@ -112,7 +114,7 @@ class _Builder:
             engine=self.engine, spark_remote=self.remote,
             team=str(team.get("name") or ""), owners=owners,
             description=str(desc.get("purpose", "")) if isinstance(desc, dict) else "",
-            ledger=spec.ledger)
+            ledger=spec.ledger, notes=tuple(notes))
 
     def policy(self, props: Any) -> tuple[PrivacySpec, tuple] | None:
         found = _custom(props)
@@ -264,13 +266,10 @@ class _Builder:
                              "e.g. `{bin: 10}` for numbers, `{truncate: year}` for dates, "
                              "`{prefix: 3}` for codes")
         opts = prop.get("logicalTypeOptions") or {}
-        bounds = None
-        if isinstance(opts, dict) and ("minimum" in opts or "maximum" in opts):
-            lo, hi = opts.get("minimum"), opts.get("maximum")
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)):
-                self.add(at + ("logicalTypeOptions",), "bounds need both minimum and maximum "
-                         "as numbers", "write `logicalTypeOptions: {minimum: 0, maximum: 500}`")
-            elif lo >= hi:
+        bounds = None  # the deprecated form; meshNbPrivacy `bounds` wins (resolve_bounds)
+        lo, hi = (opts.get("minimum"), opts.get("maximum")) if isinstance(opts, dict) else (None,) * 2
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)):
+            if lo >= hi:  # a validity range no value fits, DP bounds or not
                 self.add(at + ("logicalTypeOptions", "minimum"),
                          f"minimum {lo} is not below maximum {hi}", "swap or correct them")
             else:
@@ -332,7 +331,7 @@ def _cross_check(c: Contract, src: YamlSource, *, count_rows: bool) -> list[Prob
             elif p.access == "dp-aggregate" and col.numeric and col.bounds is None:
                 add(pat + ("allowedColumns", ci), f"numeric column `{colname}` has no bounds, "
                     "so its DP sensitivity is unknown",
-                    f"add `logicalTypeOptions: {{minimum: .., maximum: ..}}` to `{colname}`")
+                    f"declare them in {BOUNDS_FORM.replace('COLUMN', colname)}")
         if p.access == "dp-aggregate":
             if p.budget is None:
                 add(pat, "a dp-aggregate purpose needs a budget",

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ..errors import Problem
 
 Classification = Literal["direct-identifier", "quasi-identifier", "sensitive", "public"]
 CLASSIFICATIONS: tuple[str, ...] = ("direct-identifier", "quasi-identifier", "sensitive", "public")
@@ -125,6 +128,7 @@ class Contract:
     engine: str | None = None  # a server's meshNbEngine: duckdb | spark (None: the default)
     spark_remote: str | None = None  # a server's meshNbSparkRemote: sc://host:port
     ledger: str | None = None  # meshNbPrivacy `ledger:`, a PostgreSQL URL (None: SQLite)
+    notes: tuple["Problem", ...] = field(default=(), compare=False)  # not problems: deprecations
 
     @property
     def folder(self) -> Path:

@@ -103,7 +103,7 @@ class ColumnDoc:
     description: str = ""
     pii: bool = False
     entity: str | None = None  # presidio entity type expected in the values
-    bounds: tuple[float, float] | None = None  # DP clamping bounds
+    bounds: tuple[float, float] | None = None  # DP clamping bounds (written in the policy)
     categories: tuple | None = None  # the public category set (validValues)
     generalize: Mapping[str, Any] | None = None  # how pseudonymized-rows purposes coarsen it
     options: Mapping[str, Any] | None = None  # further logicalTypeOptions (format, pattern)
@@ -167,11 +167,10 @@ SECTION_COMMENTS = {
     "team": "The owning team. The owner approves row-level purposes and reviews the ledger.",
     "servers": "Where the data lives.",
     "schema": "What each column is. classification, pii and meshNbPiiEntity drive the PII scan "
-              "and\npseudonymization; logicalTypeOptions bounds and the validValues rule drive "
-              "DP.",
-    "customProperties": "The privacy policy: the privacy unit, contribution bound and declared "
-                        "purposes.\nAn analyst binds a session to exactly one purpose; "
-                        "everything else is refused.",
+              "and\npseudonymization; the validValues rule and the policy's bounds drive DP.",
+    "customProperties": "The privacy policy: the privacy unit, contribution bound, DP bounds "
+                        "and declared purposes.\nAn analyst binds a session to exactly one "
+                        "purpose; everything else is refused.",
     "support": "Who to contact about this product.",
 }
 """The comment above each section (keyed by its first field)."""
@@ -180,14 +179,13 @@ NOTES = {
     "dateIn:": "quoted: an unquoted YAML date fails the ODCS pydantic model",
     "path:": "relative to this file; the file stem is the table name",
     "classification:": "direct-identifier | quasi-identifier | sensitive | public",
-    "logicalTypeOptions: {minimum":
-        "bounds: values are clamped here before DP aggregation (sensitivity)",
     "- {property: pii,": "datacontract-cli reads this as DCS `pii`",
     "- {property: meshNbPiiEntity,": "presidio entity type the PII scan expects in this column",
     "- {property: meshNbGeneralize,": "how pseudonymized-rows purposes coarsen this column",
     "- metric: invalidValues": "the public category set: DP group-bys release every category",
     "privacyUnit:": "the column naming the protected person",
     "maxContributions:": "rows one person keeps after contribution bounding",
+    "bounds:": "DP clamping bounds [min, max] per numeric column (not validity rules)",
     "joinKeys:": "columns other products may join on",
     "access: dp-aggregate": "only differentially private aggregates",
     "access: pseudonymized-rows": "rows; identifiers become keyed tokens",
@@ -210,7 +208,8 @@ def contract_text(doc: ContractDoc) -> str:
                                                   "value": doc.retention_years, "unit": "y"})]})
     sections.append({"customProperties": [{
         "id": POLICY_ID, "property": POLICY_PROPERTY, "description": POLICY_DESCRIPTION,
-        "value": _policy(doc.policy)}]})
+        "value": _policy({**doc.policy, "bounds": {**_bounds(doc.tables),
+                                                    **doc.policy.get("bounds", {})}})}]})
     if doc.support:
         sections.append({"support": [_flow(s) for s in doc.support]})
     parts = []
@@ -255,9 +254,6 @@ def _property(col: ColumnDoc) -> dict:
     if col.physical_type:
         prop["physicalType"] = col.physical_type
     options = dict(col.options or {})
-    if col.bounds is not None:
-        lo, hi = (int(b) if float(b).is_integer() else b for b in col.bounds)
-        options.update(minimum=lo, maximum=hi)
     if options:
         prop["logicalTypeOptions"] = _flow(options)
     if col.required:
@@ -284,15 +280,26 @@ def _property(col: ColumnDoc) -> dict:
     return prop
 
 
+def _bounds(tables: tuple[TableDoc, ...]) -> dict[str, list]:
+    """The policy's ``bounds`` of the columns that declare them (``table.column`` when the name
+    is in several tables)."""
+    names = [c.name for t in tables for c in t.columns]
+    return {(c.name if names.count(c.name) == 1 else f"{t.name}.{c.name}"):
+            [int(b) if float(b).is_integer() else b for b in c.bounds]
+            for t in tables for c in t.columns if c.bounds is not None}
+
+
 def _policy(policy: Mapping[str, Any]) -> dict:
-    """The meshNbPrivacy value; small leaves (lists, budgets) inline."""
+    """The meshNbPrivacy value; small leaves (lists, budgets, bounds) inline; empty bounds
+    left out."""
     purposes = {
         name: {k: (_flow(v) if isinstance(v, (list, tuple, Mapping)) else v)
                for k, v in p.items()}
         for name, p in policy["purposes"].items()
     }
-    head = {k: (_flow(v) if isinstance(v, (list, tuple)) else v)
-            for k, v in policy.items() if k != "purposes"}
+    head = {k: (_flow(v) if isinstance(v, (list, tuple)) else
+                {n: _flow(b) for n, b in v.items()} if k == "bounds" else v)
+            for k, v in policy.items() if k != "purposes" and not (k == "bounds" and not v)}
     return {**head, "purposes": purposes}
 
 

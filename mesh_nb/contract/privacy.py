@@ -2,19 +2,29 @@
 
 ODCS lets custom properties hold anything, so this model closes the gap: unknown keys, wrong
 types and impossible values are problems, reported at the YAML line they come from.
+
+The policy also holds each numeric column's DP clamping bounds (``bounds: {column: [lo, hi]}``):
+they are a privacy decision, not a validity rule of the data, so they do not live in ODCS's
+``logicalTypeOptions.minimum/maximum`` (which ODCS tools test the data against). Old contracts
+that put them there still load: :func:`resolve_bounds` reads them as a fallback, with a note.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
-from typing import Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import Problem
-from .yamlsource import FieldPath, YamlSource
+from .yamlsource import FieldPath, YamlSource, column_path
+
+if TYPE_CHECKING:
+    from .model import Table
 
 POLICY_PROPERTY = "meshNbPrivacy"
 SLUG = r"^[a-z][a-z0-9_-]*$"
@@ -49,9 +59,20 @@ class PrivacySpec(_Strict):
     privacyUnit: str = Field(min_length=1)
     maxContributions: int = Field(gt=0)
     joinKeys: list[str] = Field(default_factory=list)
+    bounds: dict[str, list[float]] = Field(
+        default_factory=dict, description="DP clamping bounds `[lo, hi]` per numeric column "
+        "(`column` or `table.column`)")
     purposes: dict[str, PurposeSpec] = Field(min_length=1)
     ledger: str | None = Field(default=None, description="`sqlite` (default) or a PostgreSQL "
                                "URL without password: where the owner's ledger lives")
+
+    @field_validator("bounds")
+    @classmethod
+    def _pairs(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        for key, pair in value.items():
+            if len(pair) != 2:
+                raise ValueError(f"the bounds of `{key}` are not a pair: write `{key}: [min, max]`")
+        return value
 
     @field_validator("ledger")
     @classmethod
@@ -121,3 +142,57 @@ def _all_fields() -> list[str]:
 
 def purpose_name_ok(name: str) -> bool:
     return re.match(SLUG, name) is not None
+
+
+BOUNDS_FORM = "meshNbPrivacy `bounds: {COLUMN: [min, max]}`"
+"""How an owner declares a column's DP clamping bounds (named in every error about them)."""
+
+
+def resolve_bounds(spec: PrivacySpec, tables: list["Table"], src: YamlSource, at: FieldPath
+                   ) -> tuple[list["Table"], list[Problem], list[Problem]]:
+    """The tables with each column's DP bounds from the policy's ``bounds``, the problems of
+    those bounds, and notes (not problems) for columns still bounded the old way.
+
+    A key is a column name (that column in every table) or ``table.column``. A numeric column
+    without a policy entry keeps the bounds its ``logicalTypeOptions`` minimum/maximum gave it
+    (deprecated: ODCS tools read them as validity constraints), and a note says so.
+    """
+    problems: list[Problem] = []
+    given: dict[tuple[str, str], tuple[float, float]] = {}
+    for key, (lo, hi) in spec.bounds.items():
+        where = at + ("bounds", key)
+        tname, _, cname = key.rpartition(".")
+        found = [(t, c) for t in tables if tname in ("", t.name) for c in t.columns
+                 if c.name == cname]
+        if not found:
+            names = sorted({c.name for t in tables for c in t.columns if c.numeric})
+            problems.append(src.problem(where, f"bounds for `{key}`, which is not a column",
+                                        f"use a numeric column: {', '.join(names) or 'none'}"))
+        elif any(not c.numeric for _, c in found):
+            problems.append(src.problem(where, f"bounds for `{key}`, which is not numeric",
+                                        "remove them: only integer and number columns are "
+                                        "clamped"))
+        elif not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+            problems.append(src.problem(where, f"bounds [{lo:g}, {hi:g}] of `{key}` are not "
+                                        "an interval", "write `[min, max]` with min below max"))
+        else:
+            given.update({(t.name, c.name): (float(lo), float(hi)) for t, c in found})
+    notes: list[Problem] = []
+    out = []
+    for t in tables:
+        columns = []
+        for c in t.columns:
+            if (t.name, c.name) in given:
+                c = replace(c, bounds=given[(t.name, c.name)])
+            elif c.bounds is not None:
+                path = column_path(src, t.name, c.name)
+                notes.append(src.problem(
+                    path + ("logicalTypeOptions",) if path else ("schema",),
+                    f"deprecated: DP bounds of `{c.name}` read from logicalTypeOptions "
+                    "minimum/maximum (ODCS tools test the data against them)",
+                    f"move them to {BOUNDS_FORM}, e.g. `{c.name}: [{c.bounds[0]:g}, "
+                    f"{c.bounds[1]:g}]`"))
+            columns.append(c)
+        out.append(replace(t, columns=tuple(columns)))
+    return out, problems, notes
+

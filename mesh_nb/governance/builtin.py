@@ -28,9 +28,14 @@ from ..errors import LedgerTampered
 from .context import ProductContext
 from .rules import Finding, Rule, RuleKind
 
-#: Presidio entity types that name a person directly.
-DIRECT_ENTITIES: tuple[str, ...] = ("EMAIL_ADDRESS", "PHONE_NUMBER", "PERSON", "CREDIT_CARD",
-                                    "IBAN_CODE", "US_SSN", "IP_ADDRESS", "STREET_ADDRESS")
+
+def _direct_entities() -> list[str]:
+    """The presidio entity types that name a person directly (the PII registry's list)."""
+    from ..pii.entities import DIRECT_ENTITIES  # at call time: the scanner imports pandas
+
+    return sorted(DIRECT_ENTITIES)
+
+
 #: How protective a classification is; a floor asks for at least its rank.
 RANK = {"public": 0, "sensitive": 1, "quasi-identifier": 1, "direct-identifier": 2}
 _MIN_SAMPLED = 20  # fewer distinct sampled values: too few to say a declared entity is absent
@@ -116,7 +121,7 @@ def check_required_fields(rule: Rule, ctx: ProductContext) -> Iterator[Finding]:
 # -- classification-floor -------------------------------------------------------------------
 
 class FloorParams(Params):
-    entities: list[str] = Field(default_factory=lambda: list(DIRECT_ENTITIES), min_length=1)
+    entities: list[str] = Field(default_factory=_direct_entities, min_length=1)
     floor: Literal["direct-identifier", "quasi-identifier", "sensitive"] = "direct-identifier"
 
 
@@ -156,7 +161,7 @@ def check_classification_floor(rule: Rule, ctx: ProductContext) -> Iterator[Find
 # -- dp-excludes-identifiers ----------------------------------------------------------------
 
 class DpParams(Params):
-    entities: list[str] = Field(default_factory=lambda: list(DIRECT_ENTITIES), min_length=1)
+    entities: list[str] = Field(default_factory=_direct_entities, min_length=1)
 
 
 def check_dp_excludes_identifiers(rule: Rule, ctx: ProductContext) -> Iterator[Finding]:
@@ -188,7 +193,7 @@ def check_dp_excludes_identifiers(rule: Rule, ctx: ProductContext) -> Iterator[F
 # -- pii-drift ------------------------------------------------------------------------------
 
 class DriftParams(Params):
-    entities: list[str] = Field(default_factory=lambda: list(DIRECT_ENTITIES), min_length=1)
+    entities: list[str] = Field(default_factory=_direct_entities, min_length=1)
     missing: bool = Field(default=True, description="also report a declared entity the "
                                                     "sample no longer shows")
 

@@ -121,9 +121,9 @@ REGISTRY: tuple[Entity, ...] = (
                        "ville", "ciudad", "residence", "gpe"),
            name_cancels=("code", "abbr", "iso", "id", "count", "type", "status", "flag",
                          "machine", "is", "population", "currency", "size")),
-    # public: a draft contract declares a street-address column public, and the autoscan
-    # does not treat it as a direct identifier (governance's default rules do)
-    Entity("STREET_ADDRESS", "public", threshold=0.5, strength=0.8, min_matches=3,
+    # a street address with a name or a date of birth finds the person: a direct identifier
+    # for drafts, alerts and governance alike
+    Entity("STREET_ADDRESS", _DIRECT, threshold=0.5, strength=0.8, min_matches=3,
            shape_tag="shape:address",
            name_words=("address", "addr", "street", "streetaddress", "address1", "address2",
                        "addressline", "addressline1", "strasse", "adresse", "direccion"),

@@ -69,6 +69,7 @@ class ScanReport:
     rows: int
     cpu_seconds: float
     wall_seconds: float
+    sample_rows: int | None = None  # rows drawn per column (None: unknown)
 
     def entities(self) -> dict[str, str]:
         """``{column: entity}`` for the columns that got a label."""
@@ -127,6 +128,36 @@ class ScanReport:
                               locations=loc.body(columns="entity", rows=list(range(labeled))))
         return gt
 
+    def to_text(self, width: int = 100) -> str:
+        """The report as a plain table of at most ``width`` characters a line: column, dtype,
+        entity (``-`` for none), share, confidence and distinct values, then a summary line
+        (and, when the scan read a sample, a line saying the distinct counts are the
+        sample's)."""
+        sampled = self.sample_rows is not None and self.sample_rows < self.rows
+        head = ("column", "dtype", "entity", "share", "conf.", "distinct*" if sampled else
+                "distinct")
+        rows = [(f.column, f.dtype, f.entity or "-", f"{f.share:.0%}" if f.entity else "-",
+                 f"{f.confidence:.0%}" if f.entity else "-", f"{f.distinct:,}")
+                for f in self.columns]
+        fixed = [max(len(r[i]) for r in [head, *rows]) for i in range(1, 6)]
+        name_width = max(8, min(max(len(r[0]) for r in [head, *rows]),
+                                width - sum(fixed) - 2 * 5))
+        widths = [name_width, *fixed]
+
+        def line(cells: tuple[str, ...]) -> str:
+            cells = tuple(_clip(c, w) for c, w in zip(cells, widths))
+            left = "  ".join(c.ljust(w) for c, w in zip(cells[:3], widths[:3]))
+            right = "  ".join(c.rjust(w) for c, w in zip(cells[3:], widths[3:]))
+            return _clip(f"{left}  {right}", width)
+
+        out = [line(head), *(line(r) for r in rows),
+               f"{len(self.entities())} of {len(self.columns)} column(s) hold personal data "
+               f"({self.rows:,} rows, {self.cpu_seconds:.2f} CPU s)"]
+        if sampled:
+            out.append(f"* distinct values in a sample of {self.sample_rows:,} of the "
+                       f"{self.rows:,} rows: the column may hold more")
+        return "\n".join(out)
+
     def _repr_html_(self) -> str:
         return self.table().as_raw_html()
 
@@ -137,3 +168,7 @@ class ScanReport:
             label = f"{f.entity} share={f.share:.0%} confidence={f.confidence:.0%}" if f.entity else "-"
             lines.append(f"  {f.column} ({f.dtype}): {label}")
         return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

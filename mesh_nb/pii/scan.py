@@ -541,7 +541,8 @@ def scan(df, *, sample: int = 200, progress: bool = False, min_distinct: int = 5
         findings.append(f)
     return ScanReport(columns=tuple(findings), rows=int(rows),
                       cpu_seconds=time.process_time() - t_cpu,
-                      wall_seconds=time.perf_counter() - t_wall)
+                      wall_seconds=time.perf_counter() - t_wall,
+                      sample_rows=int(min(rows, 5 * sample)))
 
 
 def _column_sample_bytes(col: pd.Series, pos: np.ndarray) -> bytes:

@@ -51,7 +51,8 @@ class Bounds:
         if col.bounds is None:
             raise violation("unbounded-column", f"`{col.name}` has no bounds in the contract, so "
                             "its sensitivity is unknown", "ask the owner to declare "
-                            f"logicalTypeOptions minimum/maximum for `{col.name}`, or COUNT it")
+                            f"them in the contract's meshNbPrivacy `bounds: {{{col.name}: [min, "
+                            "max]}`, or COUNT it")
         return col.bounds
 
     def literal(self, node: exp.Literal) -> Interval:
