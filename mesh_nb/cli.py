@@ -47,6 +47,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                   "file or a mesh folder")
             total += 1
         files += found
+    files = list(dict.fromkeys(files))
     loaded = load_products(files)
     broken = {b.file: b for b in broken_products(loaded).values()}
     loaded_from = {p.contract.path: p.contract for p in loaded.products.values()}

@@ -197,8 +197,37 @@ def test_tabs_lists_and_duplicates_name_line_and_fix(demo_dir: Path) -> None:
     found = problems_of(demo_dir, dup)
     first = line_of(dup, "    maxContributions:")
     assert f"{first + 1}: customProperties[0].value.maxContributions: duplicate key (first on " \
-           f"line {first}); YAML keeps only the last — remove one of the two" in found
+           f"line {first}); YAML keeps only the last — remove one of the two — or, if they belong " \
+           "to two blocks (two list items, two purposes), the second one's `- ` or indentation " \
+           f"is missing above line {first + 1}" in found
     flow = text.replace("joinKeys: [customer_id]", "joinKeys: {customer_id: 1}")
     found = problems_of(demo_dir, flow)
     assert any("joinKeys: is a mapping, but a list belongs here — write each item on its own "
                "line starting with `- `" in p for p in found), found
+
+
+def test_server_serves_the_rest_and_withholds_the_broken_ones_problems(
+        demo_root: Path, tmp_path: Path) -> None:
+    import httpx
+    from live_server import LiveServer, copy_demo
+
+    mesh = copy_demo(demo_root, tmp_path / "mesh")
+    break_sales(mesh, "missing-data")
+    server = LiveServer.start(mesh, tmp_path / "server.log")
+    try:
+        token = server.token("alice", ("churn-analysis",))
+        with httpx.Client(base_url=server.url + "/v1", timeout=60,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            listed = client.get("/products")
+            assert listed.status_code == 200
+            assert sorted(p["name"] for p in listed.json()) == ["customers", "marketing"]
+            refused = client.post("/sessions", json={"products": ["sales"],
+                                                     "purpose": "churn-analysis"})
+            assert refused.status_code == 400
+            message = refused.json()["error"]["message"]
+            assert message == ("data product `sales` is unavailable: " + ProductBroken.withheld)
+            bound = client.post("/sessions", json={"products": ["customers"],
+                                                   "purpose": "churn-analysis"})
+            assert bound.status_code == 200, bound.text
+    finally:
+        server.stop()

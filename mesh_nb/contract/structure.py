@@ -198,6 +198,7 @@ def misplaced(src: YamlSource, at: FieldPath, key: str) -> Misplaced | None:
         entry = ""
         if inner.each is not None:  # a field of one entry: the empty one, else the last
             entries = value_at(src.data, at + (sibling,))
+            entries = entries if isinstance(entries, dict) else {}
             names = [n for n in entries if entries[n] is None] or list(entries)
             if names:
                 entry = f"`{names[0]}:` (line {src.line(at + (sibling, names[0]))}) in "

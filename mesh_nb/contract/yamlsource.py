@@ -142,7 +142,9 @@ def _walk(node: yaml.Node, path: FieldPath, src: YamlSource, problems: list[Prob
                 problems.append(Problem(
                     src.file, line, dotted(path + (key,)),
                     f"duplicate key (first on line {seen[key]}); YAML keeps only the last",
-                    "remove one of the two"))
+                    "remove one of the two — or, if they belong to two blocks (two list items, "
+                    f"two purposes), the second one's `- ` or indentation is missing above line "
+                    f"{line}"))
             seen[key] = line
             src.key_lines[path + (key,)] = line
             _walk(value_node, path + (key,), src, problems)
