@@ -6,14 +6,22 @@
 >>> s.budget()                                               # doctest: +SKIP
 """
 
-from .contract import Contract, check_contract, load_contract
+from typing import TYPE_CHECKING
+
 from .errors import (BudgetExceeded, ContractError, LedgerTampered, MeshError, NotFound,
                      PolicyViolation, Problem, QueryFailed)
-from .mesh import Mesh, Product, open_mesh
 from .session import Session
 from .values import BudgetStatus, Explanation, Release, RowRelease
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from .contract import Contract, check_contract, load_contract
+    from .demo import demo_mesh
+    from .mesh import Mesh, Product, open_mesh
+
+_LAZY = {"Contract": "contract", "check_contract": "contract", "load_contract": "contract",
+         "Mesh": "mesh", "Product": "mesh", "open_mesh": "mesh", "demo_mesh": "demo"}
+"""Names whose module imports pydantic, YAML, the ODCS schema or cryptography: each loads on
+first use, so ``import mesh_nb`` (and ``mesh-nb --help``) stays fast."""
 
 __all__ = [
     "BudgetExceeded", "BudgetStatus", "Contract", "ContractError", "Explanation",
@@ -25,12 +33,26 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """``mesh_nb.demo_mesh``: the demo (and its data generator) loads on first use."""
-    if name == "demo_mesh":
-        from .demo import demo_mesh
+    """The names of :data:`_LAZY` and ``__version__`` (from the package metadata), on first use."""
+    if name in _LAZY:
+        from importlib import import_module
 
-        return demo_mesh
-    raise AttributeError(f"module 'mesh_nb' has no attribute {name!r}")
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    elif name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version(__name__)
+        except PackageNotFoundError:  # a source tree on sys.path, not installed
+            value = "0+unknown"
+    else:
+        raise AttributeError(f"module 'mesh_nb' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 
 def scan(df, **options):

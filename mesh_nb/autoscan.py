@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from .pii import ScanReport, frame_fingerprint, scan
-from .pii.alerts import Alert, alerts_for
+if TYPE_CHECKING:  # mesh_nb.pii loads pandas: only once a frame is there to scan
+    from .pii import ScanReport
+    from .pii.alerts import Alert
 
 
 def _is_frame(value: Any) -> bool:
@@ -43,6 +44,10 @@ class AutoScan:
                   if not name.startswith("_") and _is_frame(value)}
         for gone in set(self.fingerprints) - set(frames):
             del self.fingerprints[gone]
+        if not frames:
+            return {}
+        from .pii import frame_fingerprint
+
         changed = {}
         for name, df in frames.items():
             fp = frame_fingerprint(df)
@@ -73,6 +78,8 @@ class AutoScan:
             self._listeners.remove(listener)
 
     def _scan_all(self, frames: dict[str, Any], session, panel) -> list[Alert]:
+        from .pii import scan  # loaded by changed_frames, on the shell's thread
+
         found: list[Alert] = []
         for name, df in frames.items():
             report = scan(df, sample=self.sample)
@@ -84,6 +91,8 @@ class AutoScan:
 
     def record(self, name: str, report: ScanReport, session) -> list[Alert]:
         """Keep the report, compute alerts, write ``pii.detected`` to the bound ledgers."""
+        from .pii.alerts import alerts_for
+
         found = alerts_for(report, name, session)
         with self._lock:
             self.reports[name] = report

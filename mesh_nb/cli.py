@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import MeshError
-from .mesh import DEFAULT_DEMO_DIR, find_contracts, open_mesh
+from .files import DEFAULT_DEMO_DIR
 from .text import escape
+
+# Every sub-command imports what it uses (the mesh, pandas, presidio, ...) inside its cmd_*
+# function: `mesh-nb --help`, `--version` and a parse error load none of it.
 
 
 def _mesh_root(arg: str | None) -> Path:
@@ -26,6 +29,8 @@ def _open_product_ledger(product: str, mesh: str | None):
 def _open_product(product: str, mesh: str | None):
     """(mesh, product): PRODUCT is a product folder, or a product name in the mesh at --mesh /
     MESH_NB_ROOT."""
+    from .mesh import open_mesh
+
     folder = Path(product)
     m = open_mesh(folder if (folder / "datacontract.yaml").is_file() else _mesh_root(mesh))
     name = next(iter(m.products)) if len(m.products) == 1 and folder.is_dir() else product
@@ -36,7 +41,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Print every problem of the contracts at PATH, and of what they claim about their data
     (a ``unique`` privacy unit); list the products a mesh would skip; exit 1 on a problem."""
     from .contract.load import unique_unit_problems
-    from .mesh import broken_products, load_products
+    from .mesh import broken_products, find_contracts, load_products
 
     total, files = 0, []
     for path in args.paths:
@@ -223,7 +228,7 @@ def cmd_govern(args: argparse.Namespace) -> int:
     import warnings
 
     from .governance import dumps, evaluate, find_governance, to_html, to_text
-    from .mesh import MeshWarning
+    from .mesh import MeshWarning, open_mesh
 
     with warnings.catch_warnings():  # listed below, after the report
         warnings.simplefilter("ignore", MeshWarning)
@@ -258,7 +263,8 @@ def _govern_command(sub) -> None:
                "products are still checked). See docs/governance.md.")
     govern.add_argument("mesh_dir", metavar="MESH_DIR", help="the mesh folder")
     govern.add_argument("--product", "-p", metavar="P", help="only this product")
-    govern.add_argument("--format", "-f", choices=("text", "html", "json"), default="text")
+    govern.add_argument("--format", "-f", choices=("text", "html", "json"), default="text",
+                        help="report format (default text)")
     govern.add_argument("--out", "-o", metavar="FILE", help="write the report here")
     govern.add_argument("--rules", metavar="FILE",
                         help="governance file (default: MESH_DIR/governance.yaml)")
@@ -283,6 +289,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _server_db(mesh: str | None):
+    from .mesh import open_mesh
     from .server.db import ServerDb
 
     root = _mesh_root(mesh)
@@ -324,6 +331,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def _approvals(mesh: str | None):
+    from .mesh import open_mesh
     from .server.approvals import Approvals
     from .server.db import ServerDb
 
@@ -362,13 +370,12 @@ def cmd_deny(args: argparse.Namespace) -> int:
 
 
 def _server_commands(sub) -> None:
-    from .server import DEFAULT_HOST, DEFAULT_PORT
-    from .server.wire import MAX_BODY
+    from .server import DEFAULT_HOST, DEFAULT_PORT, MAX_BODY
 
     serve = sub.add_parser("serve", help="serve the products under MESH_DIR to token holders",
                            epilog="Plain HTTP: behind a TLS reverse proxy in production "
                                   "(docs/deploy.md). Needs pip install 'mesh_nb[server]'.")
-    serve.add_argument("mesh_dir", metavar="MESH_DIR")
+    serve.add_argument("mesh_dir", metavar="MESH_DIR", help="the mesh folder to serve")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     serve.add_argument("--log-file", help="the access log (default: stderr); never holds a "
@@ -387,7 +394,8 @@ def _server_commands(sub) -> None:
     add.add_argument("--rate", type=int, help="requests per minute (default 600)")
     lst = tsub.add_parser("list", help="every token: id, name, state, expiry, purposes")
     rev = tsub.add_parser("revoke", help="revoke a token by id, or every token of a name")
-    rev.add_argument("which", metavar="ID_OR_NAME")
+    rev.add_argument("which", metavar="ID_OR_NAME",
+                     help="a token id (see token list), or a name: all its tokens")
     for p, func in ((add, cmd_token_add), (lst, cmd_token_list), (rev, cmd_token_revoke)):
         p.add_argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT or .)")
         p.set_defaults(func=func)
@@ -399,7 +407,7 @@ def _server_commands(sub) -> None:
     deny = sub.add_parser("deny", help="deny a purpose request, saying why")
     deny.add_argument("--reason", required=True, help="told to the analyst and kept in the ledger")
     for p, func in ((approve, cmd_approve), (deny, cmd_deny)):
-        p.add_argument("id", metavar="ID")
+        p.add_argument("id", metavar="ID", help="the request id (see mesh-nb requests)")
         p.set_defaults(func=func)
     for p in (reqs, approve, deny):
         p.add_argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT or .)")
@@ -408,45 +416,66 @@ def _server_commands(sub) -> None:
                        help="the approver as the contract names them (default: the OS user)")
 
 
+class ShowVersion(argparse.Action):
+    """``--version``: the version in the package metadata, read only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from . import __version__
+
+        print(f"mesh-nb {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mesh-nb", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="mesh-nb", description="mesh-nb: the command line over the same Python API the "
+                                    "notebook uses. Each command has its own --help.")
+    parser.add_argument("--version", action=ShowVersion,
+                        help="print the installed version of mesh_nb and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="write the demo mesh and run a demo session")
     demo.add_argument("--init", metavar="DIR", help="only write the demo mesh into DIR")
     demo.add_argument("--dir", default=DEFAULT_DEMO_DIR,
                       help=f"where the demo mesh lives (default: ./{DEFAULT_DEMO_DIR})")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--analyst", default="demo-analyst")
+    demo.add_argument("--seed", type=int, default=7,
+                      help="seed of the generated people and sales (default 7)")
+    demo.add_argument("--analyst", default="demo-analyst",
+                      help="who the demo session binds as (default demo-analyst)")
     demo.add_argument("--no-notebook", action="store_true",
                       help="skip running example notebook 01 headlessly")
     demo.set_defaults(func=cmd_demo)
 
     lab = sub.add_parser("lab", help="JupyterLab on the example notebooks with the demo mesh",
                          epilog="Any other argument goes to jupyter lab, e.g. "
-                                "`mesh-nb lab --no-browser --port 8899`. The notebooks are "
+                                "mesh-nb lab --no-browser --port 8899. The notebooks are "
                                 "copied to DIR/notebooks; copies already there are kept.")
     lab.add_argument("--dir", default=DEFAULT_DEMO_DIR,
                      help=f"where the demo mesh lives (default: ./{DEFAULT_DEMO_DIR})")
     lab.set_defaults(func=cmd_lab, lab_args=[])  # other arguments: jupyter lab's (see main)
 
     check = sub.add_parser("check", help="check contracts; prints file:line: field: problem")
-    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument("paths", nargs="+", metavar="PATH",
+                       help="a contract file, a product folder or a mesh folder")
     check.set_defaults(func=cmd_check)
 
     scan = sub.add_parser("scan", help="scan a csv / parquet / jsonl file for personal data")
-    scan.add_argument("file", metavar="FILE")
+    scan.add_argument("file", metavar="FILE", help="the data file to scan")
     scan.add_argument("--sample", type=int, default=200,
                       help="distinct values sampled per column (default 200)")
     scan.set_defaults(func=cmd_scan)
 
     init = sub.add_parser("init", help="draft a contract for a data file from its scan")
-    init.add_argument("file", metavar="FILE")
+    init.add_argument("file", metavar="FILE", help="the data file the contract describes")
     init.add_argument("--owner", required=True, metavar="TEAM", help="the owning team")
     init.add_argument("--output", "-o", help="where to write (default: datacontract.yaml "
                                              "next to FILE)")
     init.add_argument("--force", action="store_true", help="overwrite an existing contract")
-    init.add_argument("--sample", type=int, default=200)
+    init.add_argument("--sample", type=int, default=200,
+                      help="distinct values scanned per column (default 200)")
     init.set_defaults(func=cmd_init)
 
     ledger = sub.add_parser("ledger", help="the owner's ledger of a product")
@@ -463,9 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--mesh", help="mesh folder (default: $MESH_NB_ROOT or .)")
         p.set_defaults(func=func)
         if name == "show":
-            p.add_argument("--purpose")
-            p.add_argument("--analyst")
-            p.add_argument("--kind")
+            p.add_argument("--purpose", help="only entries of this purpose")
+            p.add_argument("--analyst", help="only entries of this analyst")
+            p.add_argument("--kind", help="only entries of this kind, e.g. release")
             p.add_argument("--since", help="ISO date or time, e.g. 2026-11-01")
             p.add_argument("--json", action="store_true", help="one JSON object per line")
         elif name == "verify":

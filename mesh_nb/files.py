@@ -7,6 +7,9 @@ import os
 from contextlib import suppress
 from pathlib import Path
 
+DEFAULT_DEMO_DIR = "mesh-demo"
+"""Where the demo mesh lives unless told (``mesh-nb demo``, ``%mesh_bind`` without a mesh)."""
+
 
 def private_dir(path: Path | str) -> Path:
     """Create ``path`` (and parents) if missing; make it 0700 when this user owns it."""

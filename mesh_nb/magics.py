@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from functools import wraps
 from html import escape
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -20,8 +21,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import HTML, display
 
 from .errors import MeshError
-from .mesh import Mesh, open_mesh
 from .session import Session
+
+if TYPE_CHECKING:  # the mesh (pydantic, YAML, cryptography) loads on the first %mesh_bind
+    from .mesh import Mesh
 
 
 def _short_errors(func):
@@ -57,6 +60,8 @@ class MeshMagics(Magics):
              token: str | None = None, insecure: bool = False) -> Mesh:
         """The mesh: --server URL (token: --token or $MESH_TOKEN), --mesh PATH, else the one
         already open, else $MESH_NB_ROOT (a folder or a server URL), else the demo."""
+        from .mesh import open_mesh
+
         if server:
             self.mesh = open_mesh(server, token=token, allow_insecure_http=insecure)
         elif path:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from .contract import CONTRACT_FILE, Contract, load_contract
 from .errors import ContractError, MeshError, NotFound, PolicyViolation, Problem
+from .files import DEFAULT_DEMO_DIR  # noqa: F401  (re-exported: mesh_nb.mesh.DEFAULT_DEMO_DIR)
 from .ledger import Ledger
 from .ledger.config import configured_ledger, owner_dir_for
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from .values import PurposeRequest
 
 LEDGER_DIR = ".mesh_nb"
-DEFAULT_DEMO_DIR = "mesh-demo"
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
          f"--IdentityProvider.token={token}"],
         cwd=base, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 300  # a readiness wait: generous for a busy 2-core machine
     while True:
         if proc.poll() is not None:
             pytest.fail(f"mesh-nb lab exited: {(base / 'lab.log').read_text()}")
@@ -65,7 +65,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
             pass
         if time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"mesh-nb lab did not start: {(base / 'lab.log').read_text()}")
+            pytest.fail(f"mesh-nb lab did not answer GET {url}/api/status with 200 within "
+                        f"300 s; its log:\n{(base / 'lab.log').read_text()}")
         time.sleep(0.3)
     yield {"url": url, "token": token, "mesh": base / "mesh", "log": base / "lab.log"}
     proc.terminate()

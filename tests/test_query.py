@@ -74,6 +74,16 @@ def test_rejected_query_spends_nothing_and_is_recorded(mesh, session) -> None:
     assert session.budget().epsilon_remaining == 3.0
 
 
+@pytest.mark.parametrize("item", ["-1", "2.5", "'x'", "NULL"])
+def test_an_order_by_the_engine_refuses_is_refused_before_the_charge(session, item) -> None:
+    """DuckDB refuses these only when post-processing the release, after the charge."""
+    with pytest.raises(PolicyViolation) as err:
+        session.query(f"SELECT region, COUNT(*) AS n FROM customers.accounts GROUP BY region "
+                      f"ORDER BY {item}", epsilon=0.5)
+    assert err.value.rule == "order-by-not-output"
+    assert session.budget().epsilon_remaining == 3.0
+
+
 def test_epsilon_above_the_per_query_cap(mesh, session) -> None:
     with pytest.raises(PolicyViolation, match="above the 1 one query may take") as err:
         session.query(GROUPED, epsilon=1.5)

@@ -373,7 +373,7 @@ def test_export_datasets_carry_classification_tags_and_column_lineage(mesh, tmp_
     out = export_openlineage(mesh.product("customers"), tmp_path / "l.jsonl", mesh=mesh)
     join = next(ev for ev in out.events if ev["eventType"] == "COMPLETE"
                 and "SUM(o.amount)" in ev["job"]["facets"].get("sql", {}).get("query", ""))
-    inputs = {d["name"]: d for d in join["inputs"]}
+    inputs = {d["facets"]["symlinks"]["identifiers"][0]["name"]: d for d in join["inputs"]}
     assert set(inputs) == {"customers.accounts", "sales.orders"}
     tags = {(t["field"], t["key"]): t["value"]
             for t in inputs["customers.accounts"]["facets"]["tags"]["tags"]}
@@ -384,7 +384,7 @@ def test_export_datasets_carry_classification_tags_and_column_lineage(mesh, tmp_
         {"amount", "customer_id"}
     lineage = join["outputs"][0]["facets"]["columnLineage"]
     total = lineage["fields"]["total"]["inputFields"][0]
-    assert (total["name"], total["field"]) == ("sales.orders", "amount")
+    assert (total["name"], total["field"]) == (inputs["sales.orders"]["name"], "amount")
     assert total["transformations"][0]["subtype"] == "AGGREGATION"
     assert total["transformations"][0]["masking"] is True
     indirect = {(d["field"], d["transformations"][0]["subtype"]) for d in lineage["dataset"]}

@@ -12,15 +12,17 @@ import json
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import jsonschema
 import pydantic
-from open_data_contract_standard.model import OpenDataContractStandard
 
 from ..errors import Problem
+from ..jsonschemas import import_jsonschema
 from .structure import closest, level_at, misplaced, missing_fix, shape_fix
 from .yamlsource import FieldPath, YamlSource
+
+if TYPE_CHECKING:
+    import jsonschema
 
 _TYPE_WORDS = {"string": "a string", "boolean": "true or false", "integer": "a whole number",
                "number": "a number", "array": "a list", "object": "a mapping"}
@@ -35,7 +37,7 @@ def _schema() -> dict:
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.protocols.Validator:
     schema = _schema()
-    return jsonschema.validators.validator_for(schema)(schema)
+    return import_jsonschema().validators.validator_for(schema)(schema)
 
 
 @lru_cache(maxsize=1)
@@ -133,6 +135,8 @@ def _explain(src: YamlSource, path: FieldPath, e: jsonschema.ValidationError
 
 def _model_problems(src: YamlSource) -> Iterator[tuple[FieldPath, Problem]]:
     try:
+        from open_data_contract_standard.model import OpenDataContractStandard
+
         OpenDataContractStandard.model_validate(src.data)
     except pydantic.ValidationError as exc:
         for err in exc.errors():

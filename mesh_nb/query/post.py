@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .policy import CheckedQuery
 
 INT64 = (-(2**63), 2**63 - 1)
+POST_MEMORY = "256MB"  # DuckDB's memory cap when it post-processes (a few released rows)
 
 
 class PostFailure(Exception):
@@ -355,9 +356,9 @@ def _sort_key(ordered: exp.Ordered, v: Value) -> np.ndarray:
 
 def _by_duckdb(checked: "CheckedQuery", frame: "pd.DataFrame") -> np.ndarray:
     """:func:`kept_rows` by DuckDB over the released frame, for what the evaluator does not
-    model (see the module docstring)."""
-    import duckdb
-
+    model (see the module docstring); in a sandboxed DuckDB like the engine's (no file or
+    network access, one thread, a memory cap)."""
+    from .engines import sandboxed_duckdb
     from .policy import on_outputs
 
     having = f" WHERE {on_outputs(checked, checked.having)}" \
@@ -367,7 +368,7 @@ def _by_duckdb(checked: "CheckedQuery", frame: "pd.DataFrame") -> np.ndarray:
     limit = f" LIMIT {int(checked.limit)}" if checked.limit is not None else ""
     offset = f" OFFSET {int(checked.offset)}" if checked.offset else ""
     cols = ", ".join(f'"{c}"' for c in checked.outputs)
-    with duckdb.connect() as con:
+    with sandboxed_duckdb((), threads=1, memory=POST_MEMORY) as con:
         con.register("released", frame.assign(__row=range(len(frame))))
         kept = con.execute(f"SELECT {cols}, __row FROM released{having}{order}{limit}{offset}"
                            ).df()

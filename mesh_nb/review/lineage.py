@@ -5,11 +5,17 @@ at ``session.ended``) and each release a child run of it (job ``release.<purpose
 START and COMPLETE at ``query.released``), carrying:
 
 * the ``sql`` job facet: the query as the ledger keeps it, literals replaced by ``?``;
-* input datasets ``product.table`` (namespace ``mesh-nb``) with a ``schema`` facet and a
-  ``tags`` facet giving every column's classification (and ``pii``/``piiEntity`` tags);
+* input datasets named after where their data lives, as the OpenLineage naming spec says
+  (:func:`dataset_name`: namespace ``file`` and the absolute path of a parquet/CSV file,
+  ``spark://host:port`` and ``[catalog.]schema.table`` of a Spark catalog table), with a
+  ``symlinks`` facet giving the mesh name ``product.table`` (namespace ``mesh-nb``), a
+  ``schema`` facet and a ``tags`` facet giving every column's classification (and
+  ``pii``/``piiEntity`` tags). The tables are those the redacted query reads
+  (:func:`query_lineage`, sqlglot's qualify and scopes), so ``COUNT(*)`` has its input too;
 * an output dataset ``releases.<release id>`` with a ``columnLineage`` facet: each released
-  column from the input columns it was computed from (DP aggregates marked as masking), and the
-  filter/group/join columns as indirect, dataset-wide lineage;
+  column from the input columns it was computed from, traced through CTEs and subqueries (DP
+  aggregates marked as masking), and the filter/group/join/sort columns as indirect,
+  dataset-wide lineage;
 * the ``parent`` run facet naming the session run;
 * ``meshnb_privacy``, our own run facet (schema in ``schemas/MeshNbPrivacyRunFacet.json``):
   product, purpose, contract id and version, analyst, access mode, epsilon, delta, the ledger
@@ -38,7 +44,7 @@ from ..ledger.entry import MICRO, PICO
 from ._common import entries_in, parse_since, products_of
 
 if TYPE_CHECKING:
-    from ..contract.model import Contract
+    from ..contract.model import Contract, Table
     from ..ledger import Entry
     from ..mesh import Mesh, Product
 
@@ -226,53 +232,102 @@ def _release_run(p: "Product", r: "Entry", parent, contracts: dict[str, "Contrac
                                                 producer=PRODUCER)
     job = Job(namespace=_job_namespace(p), name=f"release.{r.purpose}.{query_hash}",
               facets=job_facets)
-    columns = [str(c) for c in d.get("columns") or []]
-    inputs = _inputs(columns, contracts)
-    outputs = _outputs(d, columns, r.purpose, p)
+    lineage = query_lineage(str(d.get("query") or ""),
+                            [str(c) for c in d.get("columns") or []], _schema_of(contracts))
+    names = {t: dataset_name(t, contracts) for t in lineage.tables}
+    inputs = [_input(t, names[t], contracts) for t in lineage.tables]
+    outputs = _outputs(d, lineage, names, r.purpose, p)
     start_facets = {"parent": parent_facet}
     complete_facets = {"parent": parent_facet, PRIVACY_FACET: privacy}
     return (rid, start_facets, complete_facets), job, inputs, outputs
 
 
-def _inputs(columns: list[str], contracts: dict[str, "Contract"]) -> list[Any]:
+@dataclass(frozen=True)
+class DatasetName:
+    """An OpenLineage dataset identifier: ``namespace`` (the data source) and ``name``."""
+
+    namespace: str
+    name: str
+
+
+def dataset_name(table: str, contracts: dict[str, "Contract"]) -> DatasetName:
+    """The OpenLineage name of mesh table ``product.table``, after where its data lives.
+
+    Following the OpenLineage naming spec: a local file is namespace ``file`` and its absolute
+    path; a Spark catalog table is namespace ``spark://host:port`` (the Spark Connect server
+    whose catalog holds it; ``spark://localhost`` for a local Spark) and its
+    ``[catalog.]schema.table``. A table whose contract is unknown keeps its mesh name in
+    namespace ``mesh-nb``.
+    """
+    contract, t = _table_of(table, contracts)
+    if t is not None and t.data_path is not None:
+        return DatasetName("file", Path(t.data_path).resolve().as_posix())
+    if contract is not None and t is not None and t.source:
+        return DatasetName(spark_namespace(contract.spark_remote), t.source)
+    return DatasetName(DATASET_NAMESPACE, table)
+
+
+def _table_of(table: str, contracts: dict[str, "Contract"]
+              ) -> tuple["Contract | None", "Table | None"]:
+    """The contract and contract table of mesh table ``product.table`` (None: unknown)."""
+    product, _, name = table.partition(".")
+    contract = contracts.get(product)
+    return contract, contract.table(name) if contract is not None else None
+
+
+def spark_namespace(remote: str | None) -> str:
+    """``spark://host:port`` of a Spark Connect URL (its parameters, a token among them,
+    dropped), or ``spark://localhost`` for a local Spark session."""
+    from urllib.parse import urlsplit
+
+    if not remote:
+        return "spark://localhost"
+    where = urlsplit(remote.split(";", 1)[0])
+    host = where.hostname or "localhost"
+    return f"spark://{host}:{where.port or 15002}"
+
+
+def _schema_of(contracts: dict[str, "Contract"]) -> dict[str, dict[str, dict[str, str]]]:
+    """The contracts' tables as a sqlglot schema: {product: {table: {column: type}}}."""
+    return {product: {t.name: {c.name: _SQL_TYPES.get(c.logical_type, "VARCHAR")
+                               for c in t.columns} for t in c.tables}
+            for product, c in contracts.items()}
+
+
+def _input(table: str, where: DatasetName, contracts: dict[str, "Contract"]):
     from openlineage.client.event_v2 import InputDataset
-    from openlineage.client.facet_v2 import schema_dataset, tags_dataset
+    from openlineage.client.facet_v2 import schema_dataset, symlinks_dataset, tags_dataset
 
-    tables: dict[str, None] = {}
-    for c in columns:
-        parts = c.split(".")
-        if len(parts) == 3:
-            tables[f"{parts[0]}.{parts[1]}"] = None
-    out = []
-    for name in tables:
-        product, table = name.split(".")
-        contract = contracts.get(product)
-        t = contract.table(table) if contract is not None else None
-        facets: dict[str, Any] = {}
-        if t is not None:
-            facets["schema"] = schema_dataset.SchemaDatasetFacet(fields=[
-                schema_dataset.SchemaDatasetFacetFields(
-                    name=col.name, type=_SQL_TYPES.get(col.logical_type, col.logical_type.upper()),
-                    description=col.description or None, ordinal_position=i + 1)
-                for i, col in enumerate(t.columns)], producer=PRODUCER)
-            tags = []
-            for col in t.columns:
+    t = _table_of(table, contracts)[1]
+    facets: dict[str, Any] = {}
+    if where.namespace != DATASET_NAMESPACE:
+        facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(identifiers=[
+            symlinks_dataset.Identifier(namespace=DATASET_NAMESPACE, name=table, type="TABLE")],
+            producer=PRODUCER)
+    if t is not None:
+        facets["schema"] = schema_dataset.SchemaDatasetFacet(fields=[
+            schema_dataset.SchemaDatasetFacetFields(
+                name=col.name, type=_SQL_TYPES.get(col.logical_type, col.logical_type.upper()),
+                description=col.description or None, ordinal_position=i + 1)
+            for i, col in enumerate(t.columns)], producer=PRODUCER)
+        tags = []
+        for col in t.columns:
+            tags.append(tags_dataset.TagsDatasetFacetFields(
+                key="classification", value=col.classification, source="mesh_nb contract",
+                field=col.name))
+            if col.pii:
                 tags.append(tags_dataset.TagsDatasetFacetFields(
-                    key="classification", value=col.classification, source="mesh_nb contract",
+                    key="pii", value="true", source="mesh_nb contract", field=col.name))
+            if col.pii_entity:
+                tags.append(tags_dataset.TagsDatasetFacetFields(
+                    key="piiEntity", value=col.pii_entity, source="mesh_nb contract",
                     field=col.name))
-                if col.pii:
-                    tags.append(tags_dataset.TagsDatasetFacetFields(
-                        key="pii", value="true", source="mesh_nb contract", field=col.name))
-                if col.pii_entity:
-                    tags.append(tags_dataset.TagsDatasetFacetFields(
-                        key="piiEntity", value=col.pii_entity, source="mesh_nb contract",
-                        field=col.name))
-            facets["tags"] = tags_dataset.TagsDatasetFacet(tags=tags, producer=PRODUCER)
-        out.append(InputDataset(namespace=DATASET_NAMESPACE, name=name, facets=facets))
-    return out
+        facets["tags"] = tags_dataset.TagsDatasetFacet(tags=tags, producer=PRODUCER)
+    return InputDataset(namespace=where.namespace, name=where.name, facets=facets)
 
 
-def _outputs(d: dict, columns: list[str], purpose: str | None, p: "Product") -> list[Any]:
+def _outputs(d: dict, lineage: "QueryLineage", names: dict[str, DatasetName],
+             purpose: str | None, p: "Product") -> list[Any]:
     from openlineage.client.event_v2 import OutputDataset
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
 
@@ -281,19 +336,19 @@ def _outputs(d: dict, columns: list[str], purpose: str | None, p: "Product") -> 
         return []
     access = d.get("access") or (p.contract.purpose(purpose or "").access
                                  if p.contract.purpose(purpose or "") else "dp-aggregate")
-    direct, indirect = column_lineage(str(d.get("query") or ""), columns)
     identifiers = {f"{p.name}.{t.name}.{c.name}" for t in p.contract.tables for c in t.columns
                    if c.identifier}
 
     def field(q: str, kind: str, subtype: str, masking: bool, description: str):
-        product, table, col = q.split(".")
-        return cl.InputField(namespace=DATASET_NAMESPACE, name=f"{product}.{table}", field=col,
+        table, col = q.rsplit(".", 1)
+        where = names.get(table) or DatasetName(DATASET_NAMESPACE, table)
+        return cl.InputField(namespace=where.namespace, name=where.name, field=col,
                              transformations=[cl.Transformation(
                                  type=kind, subtype=subtype, description=description,
                                  masking=masking)])
 
     fields = {}
-    for out_name, (inputs, aggregated) in direct.items():
+    for out_name, (inputs, aggregated) in lineage.direct.items():
         if aggregated:
             items = [field(q, "DIRECT", "AGGREGATION", access == "dp-aggregate",
                            "differentially private aggregate" if access == "dp-aggregate"
@@ -304,57 +359,115 @@ def _outputs(d: dict, columns: list[str], purpose: str | None, p: "Product") -> 
                            else "released as is") for q in inputs]
         fields[out_name] = cl.Fields(inputFields=items)
     dataset = [field(q, "INDIRECT", sub, False, sub.lower().replace("_", " "))
-               for q, sub in indirect]
+               for q, sub in lineage.indirect]
     facet = cl.ColumnLineageDatasetFacet(fields=fields, dataset=dataset, producer=PRODUCER)
     return [OutputDataset(namespace=DATASET_NAMESPACE, name=f"releases.{release}",
                           facets={"columnLineage": facet})]
 
 
-def column_lineage(query: str, columns: list[str]
-                   ) -> tuple[dict[str, tuple[list[str], bool]], list[tuple[str, str]]]:
-    """From a redacted query and the ledger's qualified columns to column lineage.
+@dataclass(frozen=True)
+class QueryLineage:
+    """What a release read: its input tables and its column lineage.
 
-    Returns ``{output column: ([product.table.col, ...], aggregated)}`` and the indirect
-    ``[(product.table.col, FILTER|GROUP_BY|JOIN|SORT)]``. Falls back to every column as
-    indirect lineage when the query cannot be parsed.
+    ``tables``: ``product.table`` in the order the query names them; ``direct``:
+    ``{output column: ([product.table.col, ...], aggregated)}``; ``indirect``:
+    ``[(product.table.col, FILTER|GROUP_BY|JOIN|SORT|UNKNOWN)]``.
+    """
+
+    tables: list[str]
+    direct: dict[str, tuple[list[str], bool]]
+    indirect: list[tuple[str, str]]
+
+
+_CLAUSES = {"where": "FILTER", "having": "FILTER", "group": "GROUP_BY", "joins": "JOIN",
+            "order": "SORT"}
+
+
+def query_lineage(query: str, columns: list[str],
+                  schema: dict[str, dict[str, dict[str, str]]] | None = None) -> QueryLineage:
+    """From a redacted query (and the ledger's qualified columns) to what it read.
+
+    The query is qualified by sqlglot against ``schema`` (the contracts' tables as
+    ``{product: {table: {column: type}}}``) and the ledger's ``product.table.col`` columns
+    (``COUNT(*)`` has none: its table comes from the query); each column is traced
+    through CTEs and subqueries to the table it comes from. A query that cannot be parsed or
+    qualified gives the ledger's tables and every column as ``UNKNOWN`` indirect lineage.
     """
     from sqlglot import exp
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.scope import traverse_scope
 
-    from ..query.parse import parse
+    from ..query.parse import DIALECT, parse
 
     known = [c for c in columns if c.count(".") == 2]
+    merged: dict[str, dict[str, dict[str, str]]] = {
+        p: {t: dict(cols) for t, cols in ts.items()} for p, ts in (schema or {}).items()}
+    for c in known:
+        product, table, col = c.split(".")
+        merged.setdefault(product, {}).setdefault(table, {}).setdefault(col, "VARCHAR")
     try:
         tree = parse(query)
-    except (MeshError, Exception):  # noqa: BLE001 - any parse problem: no column-level lineage
-        return {}, [(c, "UNKNOWN") for c in known]
-    aliases: dict[str, str] = {}
-    for t in tree.find_all(exp.Table):
-        if t.db:
-            aliases[t.alias_or_name] = f"{t.db}.{t.name}"
-            aliases.setdefault(t.name, f"{t.db}.{t.name}")
+        names = [s.alias_or_name if s.alias_or_name not in ("", "*") else f"col{i + 1}"
+                 for i, s in enumerate(tree.selects)] if isinstance(tree, exp.Query) else []
+        scopes = traverse_scope(qualify(tree.copy(), schema=merged, dialect=DIALECT,
+                                        validate_qualify_columns=False,
+                                        quote_identifiers=False))
+    except Exception:  # noqa: BLE001 - any parse problem: table-level lineage from the ledger
+        tables = list(dict.fromkeys(c.rsplit(".", 1)[0] for c in known))
+        return QueryLineage(tables, {}, [(c, "UNKNOWN") for c in known])
+    real = {f"{s.db}.{s.name}" for scope in scopes for s in scope.sources.values()
+            if isinstance(s, exp.Table) and s.db}
+    tables = list(dict.fromkeys(n for t in tree.find_all(exp.Table) if (n := f"{t.db}.{t.name}")
+                                in real))
+    root = scopes[-1]
+    direct = {name: _trace(s, root) for name, s in zip(names, root.expression.selects)}
+    indirect: dict[tuple[str, str], None] = {}
+    for scope in scopes:
+        used = [(c, _clause_of(c, scope.expression)) for c in scope.columns]
+        if scope.is_subquery and scope.parent is not None:  # `WHERE x IN (SELECT y ...)`
+            clause = _clause_of(scope.expression, scope.parent.expression)
+            used += [(sel, clause) for sel in scope.expression.selects]
+        for node, clause in used:
+            sub = _CLAUSES.get(clause or "")
+            for o in _trace(node, scope)[0] if sub else ():
+                indirect[(o, sub)] = None
+    return QueryLineage(tables, direct, list(indirect))
 
-    def resolve(col: exp.Column) -> str | None:
-        if col.table and col.table in aliases:
-            q = f"{aliases[col.table]}.{col.name}"
-            return q if q in known or not known else None
-        matches = [c for c in known if c.rsplit(".", 1)[1] == col.name]
-        return matches[0] if len(matches) == 1 else None
 
-    direct: dict[str, tuple[list[str], bool]] = {}
-    selects = tree.selects if isinstance(tree, exp.Query) else []
-    for i, s in enumerate(selects):
-        name = s.alias_or_name if s.alias_or_name not in ("", "*") else f"col{i + 1}"
-        inputs = list(dict.fromkeys(q for c in s.find_all(exp.Column) if (q := resolve(c))))
-        direct[name] = (inputs, s.find(exp.AggFunc) is not None)
-    indirect: list[tuple[str, str]] = []
-    for node_type, sub in ((exp.Where, "FILTER"), (exp.Having, "FILTER"),
-                           (exp.Group, "GROUP_BY"), (exp.Join, "JOIN"), (exp.Order, "SORT")):
-        for node in tree.find_all(node_type):
-            for c in node.find_all(exp.Column):
-                q = resolve(c)
-                if q and (q, sub) not in indirect:
-                    indirect.append((q, sub))
-    return direct, indirect
+def _clause_of(col, top) -> str | None:
+    """The clause of ``top`` (where, group, joins, ...) that holds ``col``."""
+    node = col
+    while node.parent is not None and node.parent is not top:
+        node = node.parent
+    return node.arg_key if node.parent is top else None
+
+
+def _trace(node, scope) -> tuple[list[str], bool]:
+    """``([product.table.col, ...], aggregated)``: the table columns an expression of
+    ``scope`` is computed from, through CTEs and subqueries, and whether an aggregate is on
+    the way."""
+    from sqlglot import exp
+
+    mine = {id(c) for c in scope.columns}
+    origins: list[str] = []
+    aggregated = node.find(exp.AggFunc) is not None
+    for col in (c for c in node.find_all(exp.Column) if id(c) in mine):
+        source = scope.sources.get(col.table)
+        if isinstance(source, exp.Table):
+            origins += [f"{source.db}.{source.name}.{col.name}"] if source.db else []
+            continue
+        for s in getattr(getattr(source, "expression", None), "selects", ()):
+            if s.alias_or_name == col.name:
+                inner, agg = _trace(s, source)
+                origins, aggregated = origins + inner, aggregated or agg
+    return list(dict.fromkeys(origins)), aggregated
+
+
+def column_lineage(query: str, columns: list[str]
+                   ) -> tuple[dict[str, tuple[list[str], bool]], list[tuple[str, str]]]:
+    """The column lineage of :func:`query_lineage`: ``(direct, indirect)``."""
+    lineage = query_lineage(query, columns)
+    return lineage.direct, lineage.indirect
 
 
 def to_dicts(events: list[Any]) -> list[dict]:

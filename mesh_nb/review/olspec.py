@@ -230,7 +230,9 @@ def _facets(node: Any, where: str) -> Iterator[tuple[str, dict]]:
 
 def validate_event(event: dict) -> list[str]:
     """Every way ``event`` (a JSON-ready RunEvent) breaks the spec; empty when it is valid."""
-    import jsonschema
+    from ..jsonschemas import import_jsonschema
+
+    jsonschema = import_jsonschema()
 
     spec = load_spec()
     registry = spec.registry()

@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8750
+MAX_BODY = 64 * 1024
+"""Largest request body the server takes (bytes)."""
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "create_app", "serve"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MAX_BODY", "create_app", "serve"]
 
 
 def create_app(mesh_dir: str | Path, **options) -> "FastAPI":

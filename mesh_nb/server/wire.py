@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from . import MAX_BODY  # noqa: F401  (re-exported; defined there for `mesh-nb serve --help`)
+
 API = "/v1"
-MAX_BODY = 64 * 1024
-"""Largest request body the server takes (bytes)."""
 MAX_HEADERS = 16 * 1024
 """Largest request line plus headers the server takes (bytes); past it, 431."""
 MAX_SQL = 20_000

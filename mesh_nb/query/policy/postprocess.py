@@ -117,6 +117,10 @@ def _order(select: exp.Select, item: Callable[[exp.Expression], exp.Expression],
         new = ordered.copy()
         new.set("this", positions[position - 1].copy() if position is not None
                 else item(ordered.this))
+        if position is None and new.this.find(exp.Column) is None:
+            raise violation("order-by-not-output", "an ORDER BY item is a constant, not an "
+                            "output (a constant orders nothing; only a plain integer is a "
+                            "position)", f"use a position 1..{len(positions)} or an output name")
         out.append(new)
     return tuple(out)
 
