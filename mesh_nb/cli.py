@@ -38,9 +38,10 @@ def _open_product(product: str, mesh: str | None):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Print every problem of the contracts at PATH; exit 1 if there is one."""
-    from .contract import check_contract
-    from .mesh import find_contracts
+    """Print every problem of the contracts at PATH, and of what they claim about their data
+    (a ``unique`` privacy unit); list the products a mesh would skip; exit 1 on a problem."""
+    from .contract.load import unique_unit_problems
+    from .mesh import broken_products, find_contracts, load_products
 
     total, files = 0, []
     for path in args.paths:
@@ -51,8 +52,14 @@ def cmd_check(args: argparse.Namespace) -> int:
                   "file or a mesh folder")
             total += 1
         files += found
+    files = list(dict.fromkeys(files))
+    loaded = load_products(files)
+    broken = {b.file: b for b in broken_products(loaded).values()}
+    loaded_from = {p.contract.path: p.contract for p in loaded.products.values()}
     for file in files:
-        contract, problems = check_contract(file)
+        contract = loaded_from.get(file)
+        problems = (list(broken[file].problems) if file in broken
+                    else unique_unit_problems(contract) if contract is not None else [])
         for problem in problems:
             print(problem)
         total += len(problems)
@@ -60,6 +67,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{file}: ok")
         for note in contract.notes if contract is not None else ():
             print(f"note: {note}")
+    if broken:
+        print(f"{len(broken)} product(s) do not load; a mesh opens without them: "
+              + ", ".join(f"{b.name} ({b.file})" for b in broken.values()))
     if total:
         print(f"{total} problem(s)", file=sys.stderr)
     return 1 if total else 0
@@ -222,10 +232,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_govern(args: argparse.Namespace) -> int:
     """Check the mesh's governance.yaml on every product; exit 1 on an error-level violation."""
-    from .governance import dumps, evaluate, find_governance, to_html, to_text
-    from .mesh import open_mesh
+    import warnings
 
-    mesh = open_mesh(args.mesh_dir)
+    from .governance import dumps, evaluate, find_governance, to_html, to_text
+    from .mesh import MeshWarning, open_mesh
+
+    with warnings.catch_warnings():  # listed below, after the report
+        warnings.simplefilter("ignore", MeshWarning)
+        mesh = open_mesh(args.mesh_dir)
     if args.rules is None and find_governance(mesh.root) is None:
         print(f"no governance.yaml at {mesh.root}: no mesh-wide rules to check "
               "(see docs/governance.md)", file=sys.stderr)
@@ -238,14 +252,22 @@ def cmd_govern(args: argparse.Namespace) -> int:
               f"{len(report.warnings)} warning(s)", file=sys.stderr)
     else:
         print(text)
-    return 0 if report.passed else 1
+    skipped = list(dict.fromkeys(mesh.broken.values()))
+    if skipped:
+        lines = [f"skipped: {len(skipped)} product(s) whose contract does not load; no rule "
+                 "was checked on them (fix them, see `mesh-nb check`):"]
+        lines += [f"  {b.name}: {problem}" for b in skipped for problem in b.problems]
+        print("\n".join(lines), file=sys.stdout if args.format == "text" and not args.out
+              else sys.stderr)
+    return 1 if not report.passed else 2 if skipped else 0
 
 
 def _govern_command(sub) -> None:
     govern = sub.add_parser(
         "govern", help="check the mesh-wide rules (governance.yaml) on every product",
         epilog="Exit status: 0 when no error-level rule is broken, 1 when one is, 2 when the "
-               "mesh, a contract or governance.yaml cannot be read. See docs/governance.md.")
+               "mesh, a product's contract or governance.yaml cannot be read (the other "
+               "products are still checked). See docs/governance.md.")
     govern.add_argument("mesh_dir", metavar="MESH_DIR", help="the mesh folder")
     govern.add_argument("--product", "-p", metavar="P", help="only this product")
     govern.add_argument("--format", "-f", choices=("text", "html", "json"), default="text",

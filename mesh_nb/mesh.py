@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from .contract import CONTRACT_FILE, Contract, load_contract
-from .errors import ContractError, MeshError, NotFound, PolicyViolation
+from .errors import ContractError, MeshError, NotFound, PolicyViolation, Problem
 from .files import DEFAULT_DEMO_DIR  # noqa: F401  (re-exported: mesh_nb.mesh.DEFAULT_DEMO_DIR)
 from .ledger import Ledger
 from .ledger.config import configured_ledger, owner_dir_for
@@ -65,6 +66,50 @@ class Product:
         return ReleaseCache(self.folder / LEDGER_DIR / "releases.sqlite")
 
 
+class ProductBroken(ContractError):
+    """A product of the mesh whose contract does not load: the rest of the mesh works, and
+    binding or naming this one raises this error, listing its problems (``problems``)."""
+
+    withheld = ("its contract does not load — its owner must fix it (the owner sees why "
+                "with `mesh-nb check`)")
+    """What an analyst on the owner's server is told instead of the problems (they name the
+    owner's files, and a data check's finding may follow the data)."""
+
+    def __init__(self, product: str, problems: Iterable[Problem]):
+        super().__init__(list(problems))
+        self.product = product
+        head = (f"data product `{product}` is skipped: its contract has {len(self.problems)} "
+                "problem(s) — fix them (`mesh-nb check`) and open the mesh again")
+        self.args = (head + ":\n" + "\n".join(str(p) for p in self.problems),)
+
+    def public(self) -> str:
+        """The message for an analyst of the owner's server."""
+        return f"data product `{self.product}` is unavailable: {self.withheld}"
+
+
+class MeshWarning(UserWarning):
+    """A mesh opened without some of its products (their contracts do not load)."""
+
+
+@dataclass(frozen=True)
+class BrokenProduct:
+    """A contract file under the mesh that does not load: skipped by :func:`open_mesh`,
+    listed in :attr:`Mesh.broken`, and named in the error of whoever binds it."""
+
+    name: str
+    file: Path
+    problems: tuple[Problem, ...]
+
+    def error(self) -> ProductBroken:
+        return ProductBroken(self.name, self.problems)
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return f"`{self.name}` ({self.file})"
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        return f"`{self.name}`: {self.problems[0]}{more}"
+
+
 def product_names(products: str | Iterable[str]) -> list[str]:
     """``"a,b"`` or ``["a", "b"]`` as distinct product names, in order; none is an error."""
     names = [products] if isinstance(products, str) else list(products)
@@ -87,6 +132,8 @@ class Mesh:
     root: Path | str
     products: "dict[str, Product | RemoteProduct]" = field(default_factory=dict)
     client: "Client | None" = field(default=None, repr=False)
+    #: Products whose contract does not load, by name (their folder's and their ``name:``).
+    broken: dict[str, BrokenProduct] = field(default_factory=dict)
 
     @property
     def analyst(self) -> str | None:
@@ -94,13 +141,18 @@ class Mesh:
         return self.client.analyst if self.client is not None else None
 
     def product(self, name: str) -> Product:
-        """The product called ``name``; the error lists the ones there are."""
-        try:
-            return self.products[name]
-        except KeyError:
-            known = ", ".join(sorted(self.products)) or "none"
-            raise NotFound(f"no data product `{name}` in the mesh at {self.root} "
-                            f"(products: {known}) — check the name") from None
+        """The product called ``name``; the error lists the ones there are, or, for a
+        product whose contract does not load, its problems (:class:`ProductBroken`)."""
+        found = self.products.get(name)
+        if found is not None:
+            return found
+        if name in self.broken:
+            raise self.broken[name].error()
+        known = ", ".join(sorted(self.products)) or "none"
+        skipped = sorted({b.name for b in self.broken.values()})
+        broken = f"; skipped, not loading: {', '.join(skipped)}" if skipped else ""
+        raise NotFound(f"no data product `{name}` in the mesh at {self.root} "
+                       f"(products: {known}{broken}) — check the name")
 
     def ledger(self, product: str) -> Ledger:
         """The owner's ledger of one product."""
@@ -168,7 +220,9 @@ class Mesh:
 
     def __repr__(self) -> str:
         who = f" as {self.analyst}" if self.client is not None else ""
-        return f"<Mesh {self.root}{who}: {', '.join(sorted(self.products))}>"
+        skipped = sorted({b.name for b in self.broken.values()})
+        broken = f" (skipped, not loading: {', '.join(skipped)})" if skipped else ""
+        return f"<Mesh {self.root}{who}: {', '.join(sorted(self.products))}{broken}>"
 
     def resume(self, session_id: str, products: Iterable[str], purpose: str, analyst: str, *,
                started: "datetime", acknowledged: bool = False) -> "Session":
@@ -232,6 +286,16 @@ class Loaded:
     broken: tuple[tuple[Path, MeshError], ...]
 
 
+def duplicate_name(contract: Contract, first: Path) -> Problem:
+    """The problem of a second contract named like the one in folder ``first``."""
+    from .contract.yamlsource import contract_source
+
+    src = contract_source(contract.path)
+    return Problem(str(contract.path), src.line(("name",)) if src else None, "name",
+                   f"two products are named `{contract.name}` (this one and {first})",
+                   "rename one in its contract's `name:`")
+
+
 def load_products(files: Iterable[Path], *, count_rows: bool = True) -> Loaded:
     """Load each contract file on its own, so one broken contract hides no other."""
     products: dict[str, Product] = {}
@@ -243,19 +307,38 @@ def load_products(files: Iterable[Path], *, count_rows: bool = True) -> Loaded:
             broken.append((file, exc))
             continue
         if contract.name in products:
-            broken.append((file, MeshError(
-                f"two products are named `{contract.name}` ({products[contract.name].folder} "
-                f"and {contract.folder}) — rename one in its contract's `name:`")))
+            broken.append((file, ContractError(
+                [duplicate_name(contract, products[contract.name].folder)])))
             continue
         products[contract.name] = Product(contract)
     return Loaded(products, tuple(broken))
+
+
+def broken_products(loaded: Loaded) -> dict[str, BrokenProduct]:
+    """The files that did not load, by the names an analyst may bind them by: the contract's
+    ``name:`` (when it can be read) and its folder's — never a name a product has (the
+    folder's path when both are taken)."""
+    from .contract.yamlsource import contract_source
+
+    out: dict[str, BrokenProduct] = {}
+    for file, exc in loaded.broken:
+        problems = tuple(exc.problems) if isinstance(exc, ContractError) else (
+            Problem(str(file), None, "(contract)", str(exc), "fix the contract"),)
+        src = contract_source(file)
+        declared = src.data.get("name") if src and isinstance(src.data, dict) else None
+        names = [n for n in (declared if isinstance(declared, str) else None, file.parent.name)
+                 if n and n not in loaded.products and n not in out] or [str(file.parent)]
+        out.update(dict.fromkeys(names, BrokenProduct(names[0], file, problems)))
+    return out
 
 
 def open_mesh(path: str | os.PathLike, *, token: str | None = None,
               allow_insecure_http: bool = False) -> Mesh:
     """Open the data products under a folder (or the one product a folder holds).
 
-    Raises :class:`ContractError` listing the problems of every malformed contract.
+    A product whose contract does not load is skipped with a :class:`MeshWarning` naming
+    its problems; it is listed in :attr:`Mesh.broken`, and binding it raises
+    :class:`ProductBroken` with its problems.
     An ``http(s)://`` URL opens the owner's mesh server instead (a
     mesh whose sessions run there), with ``token`` or ``$MESH_TOKEN``; plain http
     only to this machine unless ``allow_insecure_http=True``.
@@ -270,14 +353,13 @@ def open_mesh(path: str | os.PathLike, *, token: str | None = None,
         raise MeshError(f"mesh folder {root} does not exist — create it or run "
                         "`mesh-nb demo --init DIR` for the demo mesh")
     loaded = load_products(find_contracts(root))
-    problems = [p for _, exc in loaded.broken if isinstance(exc, ContractError)
-                for p in exc.problems]
-    if problems:
-        raise ContractError(problems)
-    for _, exc in loaded.broken:
-        raise exc
-    products = loaded.products
-    if not products:
+    broken = broken_products(loaded)
+    if not loaded.products and not broken:
         raise MeshError(f"no {CONTRACT_FILE} under {root} — a data product is a folder "
                         "holding its contract and data files")
-    return Mesh(root, products)
+    skipped = list(dict.fromkeys(broken.values()))
+    if skipped:
+        warnings.warn(f"{len(skipped)} data product(s) under {root} skipped, their contracts "
+                      "do not load (`mesh-nb check` lists every problem): "
+                      + "; ".join(map(str, skipped)), MeshWarning, stacklevel=2)
+    return Mesh(root, loaded.products, broken=broken)

@@ -11,6 +11,7 @@ import pytest
 import mesh_nb
 from mesh_nb import ContractError, MeshError, PolicyViolation
 from mesh_nb.errors import LedgerTampered
+from mesh_nb.mesh import MeshWarning
 from mesh_nb.session import resolve_analyst
 
 
@@ -157,8 +158,11 @@ def test_malformed_contract_in_mesh_is_reported(demo_dir: Path) -> None:
     contract = demo_dir / "sales" / "datacontract.yaml"
     contract.write_text(contract.read_text().replace("privacyUnit: customer_id",
                                                      "privacyUnit: client_id"))
+    with pytest.warns(MeshWarning, match="`sales`: .*sales/datacontract.yaml:"):
+        m = mesh_nb.open_mesh(demo_dir)
+    assert sorted(m.products) == ["customers", "marketing"]  # the others stay up
     with pytest.raises(ContractError, match="`client_id` is not a column of table `orders`"):
-        mesh_nb.open_mesh(demo_dir)
+        m.bind("sales", purpose="churn-analysis", analyst="alice")
 
 
 def test_open_mesh_errors(tmp_path: Path) -> None:

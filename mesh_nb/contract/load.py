@@ -384,3 +384,40 @@ def _server_index(src: YamlSource, path: Path) -> int | None:
         if isinstance(srv, dict) and srv.get("path") and Path(str(srv["path"])).name == path.name:
             return si
     return None
+
+
+def unique_unit_problems(c: Contract) -> list[Problem]:
+    """A ``unique: true`` privacy unit the data breaks: per table, how many units appear on
+    more than one row and how many rows have none (counts only, never a value).
+
+    Queries never trust the declaration blindly (the engine checks it on the data once per data
+    version, :mod:`mesh_nb.query.checks`, and bounds contributions when it does not hold), but
+    the owner should learn that the contract says something false. Reads every row once.
+    """
+    from ..query.engines import sandboxed_duckdb  # local: only the owner's check reads data
+    from .yamlsource import column_path, contract_source
+
+    src = contract_source(c.path)
+    out: list[Problem] = []
+    for t in c.tables:
+        col = t.column(c.privacy_unit)
+        if col is None or not col.unique or t.data_path is None or not t.data_path.exists():
+            continue
+        unit = '"' + col.name.replace('"', '""') + '"'
+        with sandboxed_duckdb([(c.name, t.name, t)]) as con:
+            repeated, missing = con.execute(
+                f"SELECT count(*) FILTER (WHERE u IS NOT NULL AND n > 1), "
+                f"coalesce(sum(n) FILTER (WHERE u IS NULL), 0) FROM (SELECT {unit} AS u, "
+                f'count(*) AS n FROM "{c.name}"."{t.name}" GROUP BY 1)').fetchone()
+        if not repeated and not missing:
+            continue
+        found = [f"{repeated:,} unit(s) appear on more than one row"] if repeated else []
+        found += [f"{missing:,} row(s) have no unit"] if missing else []
+        what = (f"privacy unit `{col.name}` of table `{t.name}` is declared `unique: true`, "
+                "but " + " and ".join(found))
+        fix = ("make the data one row per unit, or remove `unique: true` (until then queries "
+               "bound each unit's rows to maxContributions, as for any unit)")
+        at = column_path(src, t.name, col.name) if src is not None else None
+        out.append(src.problem(at + ("unique",), what, fix) if src is not None and at else
+                   Problem(str(c.path), None, f"{t.name}.{col.name}", what, fix))
+    return out

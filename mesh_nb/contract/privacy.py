@@ -11,7 +11,6 @@ that put them there still load: :func:`resolve_bounds` reads them as a fallback,
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import replace
@@ -116,22 +115,48 @@ def parse_model(model: type[BaseModel], value: object, src: YamlSource, at: Fiel
     try:
         return model.model_validate(value), []
     except pydantic.ValidationError as exc:
+        from .structure import missing_fix
+
         problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
             path = at + loc
             fix = _FIXES.get(err["type"], "correct the value")
-            if err["type"] == "extra_forbidden":
-                close = difflib.get_close_matches(str(loc[-1]), _all_fields(), n=1, cutoff=0.6)
-                fix = f"did you mean `{close[0]}`?" if close else "remove it"
-                problems.append(src.problem(path, "unknown field", fix))
+            if err["type"] in ("extra_forbidden", "model_type", "dict_type", "list_type"):
+                problems.append(_structure_problem(src, path, err["type"]))
                 continue
             if err["type"] == "missing":
                 problems.append(src.problem(path[:-1], f"required field `{loc[-1]}` is missing",
-                                            f"add `{loc[-1]}:` here"))
+                                            missing_fix(src, path[:-1], str(loc[-1]))))
                 continue
             problems.append(src.problem(path, err["msg"], fix))
         return None, problems
+
+
+def _structure_problem(src: YamlSource, path: FieldPath, kind: str) -> Problem:
+    """An unknown key or a value of the wrong shape: mis-indented (where it belongs), a list
+    for a mapping, or a typo (the closest known name)."""
+    from .structure import (closest, empty_entry, entry_misplaced, misplaced, shape_fix,
+                            value_at)
+
+    value, key = None, path[-1] if path else None
+    if kind == "extra_forbidden":
+        found = misplaced(src, path[:-1], str(key))
+    else:
+        value = value_at(src.data, path)
+        shape = shape_fix(value, "array" if kind == "list_type" else "object")
+        found = entry_misplaced(src, path[:-1], str(key)) or empty_entry(src, path[:-1],
+                                                                            str(key))
+        if found is None and shape is not None:
+            return src.problem(path, *shape)
+    if found is not None:
+        return src.problem(path, found.what, found.fix)
+    if kind != "extra_forbidden":
+        want = "a list" if kind == "list_type" else "a mapping of fields"
+        return src.problem(path, f"is not {want}", f"write {want} here, indented under it")
+    close = closest(str(key), src, path[:-1], _all_fields())
+    return src.problem(path, "unknown field", f"did you mean `{close}`? fix the spelling"
+                       if close and close != key else "remove it, or check its indentation")
 
 
 def _all_fields() -> list[str]:

@@ -8,7 +8,6 @@ findings become :class:`~mesh_nb.errors.Problem` s located by line, one per fiel
 from __future__ import annotations
 
 import datetime as _dt
-import difflib
 import json
 import re
 from functools import lru_cache
@@ -19,6 +18,7 @@ import pydantic
 
 from ..errors import Problem
 from ..jsonschemas import import_jsonschema
+from .structure import closest, level_at, misplaced, missing_fix, shape_fix
 from .yamlsource import FieldPath, YamlSource
 
 if TYPE_CHECKING:
@@ -95,26 +95,35 @@ def _explain(src: YamlSource, path: FieldPath, e: jsonschema.ValidationError
     kind = e.validator
     if kind in ("additionalProperties", "unevaluatedProperties"):
         names = re.findall(r"'([^']+)'", e.message.split("(", 1)[-1])
+        level = level_at(src.data, path)
         for name in names:
-            if kind == "unevaluatedProperties" and name in known_fields():
-                continue  # a cascade of an error reported deeper down
-            close = difflib.get_close_matches(name, known_fields(), n=1, cutoff=0.75)
-            fix = (f"did you mean `{close[0]}`? fix the spelling" if close
+            if kind == "unevaluatedProperties" and name in (
+                    level.fields if level is not None else known_fields()):
+                continue  # a field of this level: a cascade of an error reported deeper down
+            found = misplaced(src, path, name)
+            if found is not None:
+                yield path + (name,), src.problem(path + (name,), found.what, found.fix)
+                continue
+            close = closest(name, src, path, known_fields())
+            fix = (f"did you mean `{close}`? fix the spelling" if close
                    else "remove it, or move ad-hoc fields into `customProperties`")
             yield path + (name,), src.problem(path + (name,), "unknown field", fix)
     elif kind == "required":
         name = re.findall(r"'([^']+)'", e.message)[0]
         yield path + (name,), src.problem(path, f"required field `{name}` is missing",
-                                          f"add `{name}:` here")
+                                          missing_fix(src, path, name))
     elif kind == "enum":
         allowed = ", ".join(str(v) for v in e.validator_value)
         yield path, src.problem(path, f"{_shown(e.instance)} is not an allowed value",
                                 f"use one of: {allowed}")
     elif kind == "type":
         want = e.validator_value if isinstance(e.validator_value, str) else e.validator_value[0]
+        shape = shape_fix(e.instance, want)
         if isinstance(e.instance, (_dt.date, _dt.datetime)) and want == "string":
             yield path, src.problem(path, "is an unquoted YAML date; ODCS wants a string",
                                     f'quote it: "{e.instance.isoformat()}"')
+        elif shape is not None:
+            yield path, src.problem(path, *shape)
         else:
             yield path, src.problem(path, f"is {_kind_of(e.instance)}, ODCS wants "
                                     f"{_TYPE_WORDS.get(want, want)}",

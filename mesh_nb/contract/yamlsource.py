@@ -84,11 +84,7 @@ def parse_yaml(text: str, name: str) -> tuple[YamlSource | None, list[Problem]]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        what = getattr(exc, "problem", None) or "is not valid YAML"
-        return None, [Problem(name, line, "(yaml)", f"YAML syntax error: {what}",
-                              "fix the indentation or quoting on that line")]
+        return None, [syntax_problem(exc, text, name)]
     src = YamlSource(name, data)
     problems: list[Problem] = []
     if node is not None:
@@ -97,6 +93,42 @@ def parse_yaml(text: str, name: str) -> tuple[YamlSource | None, list[Problem]]:
         problems.append(Problem(name, 1, "(document)", "is not a mapping",
                                 "a contract is a YAML mapping starting with `apiVersion:`"))
     return src, problems
+
+
+def syntax_problem(exc: yaml.YAMLError, text: str, name: str) -> Problem:
+    """A YAML syntax error as a problem naming its line and the structure mistake behind it:
+    a tab, a line deeper than the block it follows, a list item among mapping keys."""
+    mark, context = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    what = str(getattr(exc, "problem", None) or "is not valid YAML")
+    lines = text.splitlines()
+    here = lines[line - 1] if line and line <= len(lines) else ""
+    fix = "fix the indentation or quoting on that line"
+    if "\t" in what or "\t" in here[: len(here) - len(here.lstrip())]:
+        what, fix = ("a tab indents this line; YAML indents with spaces only",
+                     "replace the tab with spaces, lining the key up with its siblings")
+    elif "expected <block end>" in what and line:
+        above = next((i for i in range(line - 1, 0, -1)
+                      if lines[i - 1].strip() and not lines[i - 1].lstrip().startswith("#")),
+                     None)
+        block = context.line + 1 if context is not None else None
+        if "'?'" in what or "'<block mapping start>'" not in what and block:
+            what = (f"a `key:` line where the list started on line {block} expects `- ` items "
+                    "(or a list item where a mapping's keys belong)")
+            fix = (f"if the block is a mapping, remove the `- ` on line {block}; if it is a "
+                   f"list, start line {line} with `- `")
+        elif above:
+            what = (f"this line is indented deeper than line {above} above it, which opens no "
+                    "block: one of the two is mis-indented")
+            fix = (f"give lines {above} and {line} the same indentation if they are fields of "
+                   f"one block (or end line {above} with a key whose block this line is)")
+    elif "mapping values are not allowed" in what:
+        fix = ("quote the value if it holds `: ` (`key: 'a: b'`), or put this key on its own "
+               "line, indented like its siblings")
+    elif "could not find expected ':'" in what:
+        fix = ("add the `:` after the key, or indent a long value that continues on the next "
+               "line deeper than its key (or quote it)")
+    return Problem(name, line, "(yaml)", f"YAML syntax error: {what}", fix)
 
 
 def _walk(node: yaml.Node, path: FieldPath, src: YamlSource, problems: list[Problem]) -> None:
@@ -110,7 +142,9 @@ def _walk(node: yaml.Node, path: FieldPath, src: YamlSource, problems: list[Prob
                 problems.append(Problem(
                     src.file, line, dotted(path + (key,)),
                     f"duplicate key (first on line {seen[key]}); YAML keeps only the last",
-                    "remove one of the two"))
+                    "remove one of the two — or, if they belong to two blocks (two list items, "
+                    f"two purposes), the second one's `- ` or indentation is missing above line "
+                    f"{line}"))
             seen[key] = line
             src.key_lines[path + (key,)] = line
             _walk(value_node, path + (key,), src, problems)

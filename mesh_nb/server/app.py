@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ..errors import BudgetExceeded, MeshError, NotFound, PolicyViolation, QueryFailed
-from ..mesh import Mesh, open_mesh
+from ..mesh import Mesh, ProductBroken, open_mesh
 from ..session import Session
 from ..values import BudgetStatus, PurposeRequest
 from . import wire
@@ -326,7 +326,9 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(MeshError)
     async def mesh(request: Request, exc: MeshError) -> JSONResponse:
         status = 404 if isinstance(exc, NotFound) else 400
-        return _error(status, "mesh", str(exc), root=request.app.state.mesh_server.mesh.root)
+        # a broken product's problems are the owner's to read: the analyst learns it is down
+        text = exc.public() if isinstance(exc, ProductBroken) else str(exc)
+        return _error(status, "mesh", text, root=request.app.state.mesh_server.mesh.root)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
