@@ -15,6 +15,7 @@ from datetime import datetime
 from html import escape
 
 BLUE, RED, GREY = "#1f5fa8", "#b00", "#555"
+PALETTE = (BLUE, "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037")
 
 
 @dataclass(frozen=True)
@@ -87,41 +88,55 @@ def bar_chart(bars: list[Bar], *, title: str, decimals: int = 2, width: int = 36
     return "".join(parts)
 
 
-def step_chart(points: list[tuple[datetime, float]], cap: float, *, title: str,
-               width: int = 360, height: int = 120) -> str:
-    """A running total over time (step line) under its cap (dashed), dates on the x axis."""
-    left, right, top, bottom = 40, 10, 22, 18
-    ymax = max([cap] + [v for _, v in points]) or 1.0
+def step_chart(series: dict[str, list[tuple[datetime, float]]], cap: float, *, title: str,
+               width: int = 360, height: int = 120, compact: bool = False) -> str:
+    """Running totals over time (a step line per series) under their cap (dashed); dates on
+    the x axis. ``compact``: a sparkline (no title, axis labels or points)."""
+    left, right, top, bottom = (3, 3, 3, 3) if compact else (40, 70, 22, 18)
+    values = [v for points in series.values() for _, v in points]
+    ymax = max([cap] + values) or 1.0
     y = lambda v: top + (height - top - bottom) * (1 - v / ymax)  # noqa: E731
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" class="mesh-nb-chart mesh-nb-budget" '
+             f'viewBox="0 0 {width} {height}" role="img" class="mesh-nb-chart '
+             f'{"mesh-nb-spark" if compact else "mesh-nb-budget"}" '
              f'data-title="{escape(title)}" data-cap="{_attr(cap)}">',
              f"<title>{escape(title)}</title>",
-             f'<text x="0" y="14" font-size="12" font-weight="bold">{escape(title)}</text>',
              f'<line x1="{left}" x2="{width - right}" y1="{y(cap):.1f}" y2="{y(cap):.1f}" '
-             f'stroke="{RED}" stroke-dasharray="4,3"/>',
-             f'<text x="{left - 3}" y="{y(cap) + 4:.1f}" font-size="10" text-anchor="end" '
-             f'fill="{RED}">ε {escape(number(cap, 3))}</text>',
-             f'<text x="{left - 3}" y="{y(0):.1f}" font-size="10" text-anchor="end" '
-             f'fill="{GREY}">0</text>']
-    if points:
-        t0, t1 = points[0][0], points[-1][0]
+             f'stroke="{RED}" stroke-dasharray="4,3"/>']
+    if not compact:
+        parts += [f'<text x="0" y="14" font-size="12" font-weight="bold">{escape(title)}</text>',
+                  f'<text x="{left - 3}" y="{y(cap) + 4:.1f}" font-size="10" text-anchor="end" '
+                  f'fill="{RED}">{escape(number(cap, 3))}</text>',
+                  f'<text x="{left - 3}" y="{y(0):.1f}" font-size="10" text-anchor="end" '
+                  f'fill="{GREY}">0</text>']
+    times = sorted(t for points in series.values() for t, _ in points)
+    if times:
+        t0, t1 = times[0], times[-1]
         span = (t1 - t0).total_seconds()
         x = (lambda t: left + (width - left - right) * (t - t0).total_seconds() / span) \
             if span else (lambda t: width - right)
-        path, prev = [f"M{left},{y(0):.1f}"], 0.0
-        for t, v in points:
-            path.append(f"L{x(t):.1f},{y(prev):.1f}L{x(t):.1f},{y(v):.1f}")
-            prev = v
-        path.append(f"L{width - right},{y(prev):.1f}")
-        parts.append(f'<path d="{"".join(path)}" fill="none" stroke="{BLUE}" '
-                     'stroke-width="1.5"/>')
-        parts += [f'<circle class="mesh-nb-point" cx="{x(t):.1f}" cy="{y(v):.1f}" r="2" '
-                  f'fill="{BLUE}" data-date="{t.date().isoformat()}" data-value="{_attr(v)}"/>'
-                  for t, v in points]
-        parts.append(f'<text x="{left}" y="{height - 4}" font-size="10" fill="{GREY}">'
-                     f"{t0.date().isoformat()}</text><text x=\"{width - right}\" "
-                     f'y="{height - 4}" font-size="10" fill="{GREY}" text-anchor="end">'
-                     f"{t1.date().isoformat()}</text>")
+        for i, (name, points) in enumerate(sorted(series.items())):
+            colour = PALETTE[i % len(PALETTE)]
+            path, prev = [f"M{left},{y(0):.1f}"], 0.0
+            for t, v in points:
+                path.append(f"L{x(t):.1f},{y(prev):.1f}L{x(t):.1f},{y(v):.1f}")
+                prev = v
+            path.append(f"L{width - right},{y(prev):.1f}")
+            parts.append(f'<g class="mesh-nb-series" data-name="{escape(name)}">'
+                         f'<path d="{"".join(path)}" fill="none" stroke="{colour}" '
+                         'stroke-width="1.5"/>')
+            if not compact:
+                parts += [f'<circle class="mesh-nb-point" cx="{x(t):.1f}" cy="{y(v):.1f}" '
+                          f'r="2" fill="{colour}" data-date="{t.date().isoformat()}" '
+                          f'data-value="{_attr(v)}"/>' for t, v in points]
+                parts.append(f'<text x="{width - right + 3}" y="{y(prev) + 4:.1f}" '
+                             f'font-size="10" fill="{colour}">{escape(name)[:12]} '
+                             f"{escape(number(prev, 3))}</text>")
+            parts.append("</g>")
+        if not compact:
+            parts.append(f'<text x="{left}" y="{height - 4}" font-size="10" fill="{GREY}">'
+                         f"{t0.date().isoformat()}</text><text x=\"{width - right}\" "
+                         f'y="{height - 4}" font-size="10" fill="{GREY}" text-anchor="end">'
+                         f"{t1.date().isoformat()}</text>")
     parts.append("</svg>")
     return "".join(parts)

@@ -120,9 +120,10 @@ def release_html(r: "Release") -> str:
     charts = release_charts_html(r)
     if not charts:
         return table
-    return ("<div class='mesh-nb-release' style='display:flex;flex-wrap:wrap;gap:1.5em;"
-            f"align-items:flex-start'><div>{table}</div><div class='mesh-nb-charts' "
-            f"style='display:flex;flex-direction:column;gap:0.8em'>{charts}</div></div>")
+    return ("<div class='mesh-nb-release' style='display:flex;gap:1.5em;"
+            f"align-items:flex-start'><div style='flex:0 1 auto;min-width:0'>{table}</div>"
+            "<div class='mesh-nb-charts' style='flex:0 0 auto;display:flex;"
+            f"flex-direction:column;gap:0.8em'>{charts}</div></div>")
 
 
 def explain_html(e: "Explanation") -> str:
@@ -135,7 +136,11 @@ def explain_html(e: "Explanation") -> str:
         title="mesh_nb explain · nothing spent",
         subtitle=f"ε {p.epsilon:g}, δ {p.delta:g}, at most {p.max_contributions:,} row(s) per "
                  "privacy unit; ε split equally between the measurements")
-    table = formatted(table, e.table, decimals=4).cols_label(
+    table = formatted(table, e.table)
+    small = [c for c in ("epsilon", "delta") if c in e.table.columns]
+    table = table.fmt_number(columns=small, n_sigfig=3, drop_trailing_zeros=True) if small \
+        else table
+    table = table.cols_label(
         **{k: v for k, v in {"epsilon": "ε", "delta": "δ", "noise_scale": "noise scale",
                              "ci95_half_width": "95% ±"}.items() if k in e.table.columns})
     outputs = "".join(f"<li><code>{escape(o.name)} = {escape(o.func)}"
