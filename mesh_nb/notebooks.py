@@ -41,12 +41,18 @@ def run_notebook(name: str = QUICKSTART, *, timeout: int = 600) -> list[tuple[st
     (markdown heading, key text outputs)."""
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     source = notebooks_dir() / name
     nb = nbformat.read(source, as_version=4)
     with tempfile.TemporaryDirectory(prefix="mesh-nb-notebook-") as work:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": work}}).execute()
+        # IPC sockets (absolute paths: the kernel runs in `work`): a local kernel needs no TCP
+        # port, and ipykernel warns on stderr about every unencrypted TCP kernel
+        config = Config()
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(work) / "kernel")
+        NotebookClient(nb, config=config, timeout=timeout, kernel_name="python3",
+                       allow_errors=True, resources={"metadata": {"path": work}}).execute()
     sections: list[tuple[str, str]] = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":

@@ -257,6 +257,9 @@ class VerifyReport:
         return (f"ledger OK: {self.entries} entries (checkpoint {self.checkpoint}), "
                 f"{self.signatures_checked} signatures checked, {mode}, {self.seconds:.3f} s")
 
+    def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython shows the readable form
+        p.text(str(self))
+
 
 def open_store(location: "Path | str | LedgerStore", product: str, *,
                lock_timeout: float | None = None,
