@@ -34,8 +34,14 @@ def reuse_or_start(root: Path, *, fresh: bool = False) -> str:
     """What the demo does with ``root``: start over (``fresh``: the folder is removed first),
     write it, or reuse it — the line that says which."""
     if fresh and root.exists():
+        # the demo's owner folders too (keys, signed checkpoints: outside the mesh folder),
+        # or the new, empty ledgers would read as cut ones
+        if find_contracts(root):
+            for product in open_mesh(root).products.values():
+                shutil.rmtree(product.owner_dir, ignore_errors=True)
         shutil.rmtree(root)
-        return f"== mesh_nb demo: a fresh mesh at {root.resolve()} (the old one was removed)"
+        return (f"== mesh_nb demo: a fresh mesh at {root.resolve()} (the old one and its "
+                "ledgers were removed)")
     if root.is_dir() and find_contracts(root):
         entries = sum(len(p.ledger) for p in open_mesh(root).products.values())
         shown = root if root.is_absolute() else f"./{root}"
