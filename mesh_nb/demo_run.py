@@ -128,4 +128,4 @@ def run_demo(root: Path, *, seed: int = 7, analyst: str = "demo-analyst",
                                 if k not in ("query", "query_hash"))
             _say(f"   #{e.seq:<4} {e.kind:<16} {e.analyst or '-':<13} {e.purpose or '-':<18}"
                  f" {details}".rstrip())
-        _say(f"   verify: {ledger.verify()}; chain and owner signature intact")
+        _say(f"   verify: ok — {ledger.verify()}; chain and owner signature intact")
