@@ -86,7 +86,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     from .demo_run import run_demo
 
-    run_demo(Path(args.dir), seed=args.seed, analyst=args.analyst)
+    run_demo(Path(args.dir), seed=args.seed, analyst=args.analyst, fresh=args.fresh)
     if not args.no_notebook:
         from .notebooks import QUICKSTART, run_notebook
 
@@ -452,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seed of the generated people and sales (default 7)")
     demo.add_argument("--analyst", default="demo-analyst",
                       help="who the demo session binds as (default demo-analyst)")
+    demo.add_argument("--fresh", action="store_true",
+                      help="remove the demo mesh (and its ledger) first and start over")
     demo.add_argument("--no-notebook", action="store_true",
                       help="skip running example notebook 01 headlessly")
     demo.set_defaults(func=cmd_demo)

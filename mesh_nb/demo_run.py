@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from .errors import MeshError
 from .demo import demo_mesh
+from .errors import MeshError
+from .mesh import find_contracts, open_mesh
+from .text import plural
 
 
 QUERIES = (
@@ -27,9 +30,31 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def run_demo(root: Path, *, seed: int = 7, analyst: str = "demo-analyst") -> None:
-    """Materialize the demo mesh in ``root``, bind sessions, show the budget and the ledger."""
-    _say(f"== mesh_nb demo: mesh at {root.resolve()}")
+def reuse_or_start(root: Path, *, fresh: bool = False) -> str:
+    """What the demo does with ``root``: start over (``fresh``: the folder is removed first),
+    write it, or reuse it — the line that says which."""
+    if fresh and root.exists():
+        # the demo's owner folders too (keys, signed checkpoints: outside the mesh folder),
+        # or the new, empty ledgers would read as cut ones
+        if find_contracts(root):
+            for product in open_mesh(root).products.values():
+                shutil.rmtree(product.owner_dir, ignore_errors=True)
+        shutil.rmtree(root)
+        return (f"== mesh_nb demo: a fresh mesh at {root.resolve()} (the old one and its "
+                "ledgers were removed)")
+    if root.is_dir() and find_contracts(root):
+        entries = sum(len(p.ledger) for p in open_mesh(root).products.values())
+        shown = root if root.is_absolute() else f"./{root}"
+        return (f"== mesh_nb demo: reusing {shown} (ledger has {plural(entries, 'entry')}); "
+                "--fresh to start over")
+    return f"== mesh_nb demo: a new mesh at {root.resolve()}"
+
+
+def run_demo(root: Path, *, seed: int = 7, analyst: str = "demo-analyst",
+             fresh: bool = False) -> None:
+    """Materialize the demo mesh in ``root`` (or reuse it; ``fresh``: start over), bind
+    sessions, show the budget and the ledger."""
+    _say(reuse_or_start(root, fresh=fresh))
     mesh = demo_mesh(root, seed=seed)
     for name, product in sorted(mesh.products.items()):
         c = product.contract
@@ -39,7 +64,7 @@ def run_demo(root: Path, *, seed: int = 7, analyst: str = "demo-analyst") -> Non
 
     _say("\n== binding customers for churn-analysis")
     with mesh.bind("customers", purpose="churn-analysis", analyst=analyst) as session:
-        _say(f"   {session!r}")
+        _say(f"   session: {session!r}")
         _say(f"   budget: {session.budget()}")
         for sql, epsilon in QUERIES:
             _say(f"\n-- {sql}  (epsilon {epsilon})")
@@ -48,14 +73,14 @@ def run_demo(root: Path, *, seed: int = 7, analyst: str = "demo-analyst") -> Non
             except MeshError as exc:
                 _say(f"   refused: {exc}")
                 continue
-            _say(_indent(release.frame.to_string(index=False)))
-            acc = release.accuracy[["output", "mechanism", "ci95_half_width"]]
-            _say(_indent("95% half-widths: " + ", ".join(
-                f"{r.output} ±{r.ci95_half_width:.3g}" for r in acc.itertuples())))
+            _say(_indent(release.text_frame().to_string(index=False)))
+            _say("   (± is the half-width of the 95% interval of the noise)")
             for note in release.notes:
                 _say(f"   note: {note}")
-            _say(f"   spent epsilon {release.epsilon:g}{' (cached)' if release.cached else ''}"
-                 f"; left: {session.budget().epsilon_remaining:g}")
+            spent = ("no new cost: the same query was released before, answered from the "
+                     "cache" if release.cached else f"epsilon {release.epsilon:g}")
+            _say(f"   spent: {spent}; budget left: epsilon "
+                 f"{session.budget().epsilon_remaining:g}")
 
     _say("\n== pseudonymized rows for support-operations (acknowledged)")
     with mesh.bind("customers", purpose="support-operations", analyst=analyst,
@@ -95,10 +120,12 @@ def run_demo(root: Path, *, seed: int = 7, analyst: str = "demo-analyst") -> Non
         ledger = mesh.ledger(name)
         if not len(ledger):
             continue
-        _say(f"\n== the owner's ledger of {name} (last 6 of {len(ledger)} entries)")
-        for e in ledger.entries()[-6:]:
-            details = ", ".join(f"{k}={v}" for k, v in sorted(e.details.items()))
-            _say(f"   #{e.seq:<4} {e.kind:<15} {e.analyst or '-':<13} {e.purpose or '-':<15}"
-                 f" {details}")
-        report = ledger.verify()
-        _say(f"   verify: ok, {report.entries} entries, chain and owner signature intact")
+        shown = ledger.entries()[-6:]
+        _say(f"\n== the owner's ledger of {name} (last {len(shown)} of "
+             f"{plural(len(ledger), 'entry')})")
+        for e in shown:
+            details = ", ".join(f"{k}={v}" for k, v in sorted(e.details.items())
+                                if k not in ("query", "query_hash"))
+            _say(f"   #{e.seq:<4} {e.kind:<16} {e.analyst or '-':<13} {e.purpose or '-':<18}"
+                 f" {details}".rstrip())
+        _say(f"   verify: ok — {ledger.verify()}; chain and owner signature intact")

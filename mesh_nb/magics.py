@@ -180,7 +180,7 @@ class MeshMagics(Magics):
 
             form = BindForm(mesh, on_bind=lambda p, pur, who, ack: self.bind(
                 mesh, p, pur, who, ack))
-            display(form.widget)
+            display(form)
             return None
         if not args.products or not args.purpose:
             raise UsageError("give both: %mesh_bind PRODUCT --purpose PURPOSE "
@@ -275,7 +275,7 @@ class MeshMagics(Magics):
         product = self.open(args.mesh).product(args.product)
         self.ledger_browser = LedgerBrowser(product.ledger, limit=args.limit,
                                             purposes=sorted(product.contract.purposes))
-        display(self.ledger_browser.widget)
+        display(self.ledger_browser)
 
     @line_magic
     @_short_errors

@@ -59,10 +59,16 @@ def execute_notebook(name: str, workdir: str | os.PathLike, *, timeout: int = 60
     executed notebook (an ``nbformat`` node), errors kept in its outputs."""
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     nb = nbformat.read(notebooks_dir() / name, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(workdir)}}).execute()
+    # IPC sockets (absolute paths: the kernel runs in `workdir`): a local kernel needs no TCP
+    # port, and ipykernel warns on stderr about every unencrypted TCP kernel
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(Path(workdir).resolve() / "kernel")
+    NotebookClient(nb, config=config, timeout=timeout, kernel_name="python3",
+                   allow_errors=True, resources={"metadata": {"path": str(workdir)}}).execute()
     return nb
 
 

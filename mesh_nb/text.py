@@ -53,3 +53,11 @@ def without_paths(text: str, root: str | os.PathLike | None = None) -> str:
                 return path[len(r.rstrip("/")) + 1:]
         return Path(path).name
     return _ABSOLUTE.sub(public, text)
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 entry``, ``2 entries``, ``12,345 rows``: the count with thousands separators and the
+    noun in the number it takes (``nouns`` when adding "s" is wrong)."""
+    many = nouns or (noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou"
+                     else noun + "s")
+    return f"{n:,} {noun if n == 1 else many}"

@@ -18,6 +18,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .text import plural
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -101,9 +103,33 @@ class Release:
         """The release :meth:`to_wire` sent."""
         return _from_wire(cls, d, cls.FRAMES)
 
+    def text_frame(self) -> "pd.DataFrame":
+        """The frame as text for a terminal: ``12,345 ± 60`` where a value has a stated 95%
+        interval, the value alone where it has none, ``–`` for a missing key."""
+        from .charts import number
+
+        out = self.frame.astype(object).copy()
+        for name in out.columns:
+            cells = (self.accuracy[self.accuracy["output"] == name]
+                     if len(self.accuracy) and "output" in self.accuracy else self.accuracy[:0])
+            half = (cells.set_index("row")["ci95_half_width"].reindex(range(len(out)))
+                    if len(cells) else [None] * len(out))
+            places = 2 if self.frame[name].dtype.kind == "f" else 0
+            out[name] = [_cell(v, h, places, number) for v, h in zip(self.frame[name], half,
+                                                                      strict=True)]
+        return out
+
+    def summary(self) -> str:
+        """One line: id, rows, what it spent."""
+        return (f"Release {self.release_id}: {plural(len(self.frame), 'row')}, "
+                f"ε {self.epsilon:g}" + (f", δ {self.delta:g}" if self.delta else "")
+                + (" (cached: no new cost)" if self.cached else ""))
+
+    def __str__(self) -> str:
+        return f"{self.summary()}\n{self.text_frame().to_string(index=False)}"
+
     def __repr__(self) -> str:
-        return (f"<Release {self.release_id}: {len(self.frame)} row(s), ε {self.epsilon:g}, "
-                f"δ {self.delta:g}{' (cached)' if self.cached else ''}>\n{self.frame}")
+        return f"<{self.summary()}>\n{self.text_frame().to_string(index=False)}"
 
 
 @dataclass(frozen=True)
@@ -133,10 +159,17 @@ class RowRelease:
         """The rows :meth:`to_wire` sent."""
         return _from_wire(cls, d, cls.FRAMES)
 
+    def summary(self) -> str:
+        """One line: id, rows, what was done to them."""
+        return (f"RowRelease {self.release_id}: {plural(self.rows, 'row')}; tokens: "
+                f"{', '.join(self.tokenized) or 'none'}; generalized: "
+                f"{', '.join(self.generalized) or 'none'}")
+
+    def __str__(self) -> str:
+        return f"{self.summary()}\n{self.frame.head(10).to_string(index=False)}"
+
     def __repr__(self) -> str:
-        return (f"<RowRelease {self.release_id}: {self.rows} row(s), tokens "
-                f"{list(self.tokenized)}, generalized {list(self.generalized)}>\n"
-                f"{self.frame.head(10)}")
+        return f"<{self.summary()}>\n{self.frame.head(10).to_string(index=False)}"
 
 
 @dataclass(frozen=True, repr=False)
@@ -170,6 +203,20 @@ class Explanation:
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def _cell(value: Any, half: Any, places: int, number: Any) -> str:
+    """One terminal cell: a number with thousands separators and its ``± half-width``."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "–"
+    if pd.api.types.is_bool(value) or not pd.api.types.is_number(value):
+        return str(value)
+    text = number(value, places)
+    if half is not None and pd.notna(half):
+        text += f" ± {number(float(half), places)}"
+    return text
 
 
 def plan_from_wire(d: dict[str, Any]) -> "Plan":

@@ -69,6 +69,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..contract.model import Budget
 from ..errors import BudgetExceeded, LedgerError, LedgerTampered
+from ..text import plural
 from .backend import COLUMNS, LedgerStore, Rows, Where
 from .entry import (GENESIS, MICRO, PICO, Entry, canonical_json, chain_hash, check_details,
                     check_kind, check_name, signing_message, to_micro, to_pico)
@@ -254,8 +255,11 @@ class VerifyReport:
 
     def __str__(self) -> str:
         mode = "full" if self.full else "fast"
-        return (f"ledger OK: {self.entries} entries (checkpoint {self.checkpoint}), "
+        return (f"ledger OK: {plural(self.entries, 'entry')} (checkpoint {self.checkpoint}), "
                 f"{self.signatures_checked} signatures checked, {mode}, {self.seconds:.3f} s")
+
+    def _repr_pretty_(self, p, cycle: bool) -> None:  # IPython shows the readable form
+        p.text(str(self))
 
 
 def open_store(location: "Path | str | LedgerStore", product: str, *,

@@ -31,6 +31,8 @@ KEPT_AS_UNIT = "privacy unit / join key: needed for bounding and joins"
 MINIMIZATION_COLUMNS = ["product", "purpose", "access", "allowed", "table", "column",
                         "classification", "touches", "last_touched", "purpose_releases",
                         "flagged", "advice", "file", "line", "where"]
+SUMMARY_COLUMNS = ["product", "purpose", "access", "releases", "allowed", "used", "never_used",
+                   "file", "line", "where"]
 COLLECTION_COLUMNS = ["product", "table", "column", "classification", "allowed_by", "touches",
                       "flagged", "advice", "file", "line", "where"]
 
@@ -45,6 +47,23 @@ class Minimization:
     def candidates(self) -> pd.DataFrame:
         """Allowed columns flagged as candidates to drop."""
         return self.by_purpose[self.by_purpose["flagged"]].reset_index(drop=True)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per product and purpose: columns allowed, used, and the ones never used in
+        the period (with the contract line of the first of them)."""
+        rows = []
+        for (product, purpose), g in self.by_purpose.groupby(["product", "purpose"], sort=True):
+            never = g[g["flagged"]]
+            first = never if len(never) else g
+            rows.append({"product": product, "purpose": purpose, "access": g["access"].iloc[0],
+                         "releases": int(g["purpose_releases"].iloc[0]),
+                         "allowed": len(g), "used": int((~g["flagged"]).sum()),
+                         "never_used": ", ".join(never["allowed"]),
+                         "file": first["file"].iloc[0], "line": first["line"].min(),
+                         "where": first["where"].iloc[0]})
+        out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+        out["line"] = out["line"].astype("Int64")
+        return out
 
     def __str__(self) -> str:
         lines = []

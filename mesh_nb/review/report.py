@@ -265,39 +265,35 @@ def _verify(p: "Product") -> dict:
 
 def sparkline(points: list[tuple[datetime, float]], budget: float, *, width: int = 180,
               height: int = 40) -> str:
-    """A small inline SVG: the running epsilon total (step line) under the budget (dashed).
+    """A small inline SVG: the running epsilon total (step line) under the budget (dashed)."""
+    from ..charts import step_chart
 
-    Plain SVG, not a great-tables nanoplot: nanoplots crash on pandas list cells.
-    """
-    pad = 3
-    top = max([budget] + [v for _, v in points]) or 1.0
-    y = lambda v: height - pad - (height - 2 * pad) * (v / top)  # noqa: E731
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" class="mesh-nb-spark">',
-             f"<title>{html.escape(_spark_title(points, budget))}</title>",
-             f'<line x1="{pad}" x2="{width - pad}" y1="{y(budget):.1f}" y2="{y(budget):.1f}" '
-             'stroke="#b00" stroke-dasharray="3,2" stroke-width="1"/>']
-    if points:
-        t0, t1 = points[0][0], points[-1][0]
-        span = (t1 - t0).total_seconds() or 1.0
-        x = lambda t: pad + (width - 2 * pad) * ((t - t0).total_seconds() / span)  # noqa: E731
-        if t1 == t0:
-            x = lambda t: width - pad  # noqa: E731
-        path = [f"M{pad},{y(0):.1f}"]
-        prev = 0.0
-        for t, v in points:
-            path.append(f"L{x(t):.1f},{y(prev):.1f}L{x(t):.1f},{y(v):.1f}")
-            prev = v
-        path.append(f"L{width - pad},{y(prev):.1f}")
-        parts.append(f'<path d="{"".join(path)}" fill="none" stroke="#1f5fa8" '
-                     'stroke-width="1.5"/>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return step_chart({"spent": points}, budget, title=_spark_title(points, budget),
+                      width=width, height=height, compact=True)
 
 
 def _spark_title(points, budget: float) -> str:
     total = points[-1][1] if points else 0.0
     return f"epsilon spent {total:g} of budget {budget:g} over {len(points)} spend(s)"
+
+
+def budget_charts(r: "UsageReport") -> list[str]:
+    """One chart per product and purpose with a budget: cumulative ε spent over time (one line
+    per budget holder) under the purpose's cap."""
+    from ..charts import step_chart
+
+    out = []
+    budget, timeline = r.tables["budget"], r.tables["timeline"]
+    for (product, purpose), rows in budget.groupby(["product", "purpose"], sort=True):
+        spends = timeline[(timeline["product"] == product) & (timeline["purpose"] == purpose)]
+        series = {holder: [(datetime.fromisoformat(t), float(c))
+                           for t, c in zip(g["ts"], g["cumulative"], strict=True)]
+                  for holder, g in spends.groupby("holder", sort=True)}
+        cap = float(rows["budget_epsilon"].iloc[0])
+        scope = rows["scope"].iloc[0]
+        name = purpose if len(r.products) == 1 else f"{product} · {purpose}"
+        out.append(step_chart(series, cap, title=f"{name}: ε spent (cap {cap:g}, {scope})"))
+    return out
 
 
 # -- HTML ---------------------------------------------------------------------------------
@@ -403,6 +399,10 @@ def _body(r: UsageReport) -> str:
                            "period_days": "period (days)", "epsilon": "ε in period",
                            "delta": "δ in period", "window_epsilon": "ε in window",
                            "remaining_epsilon": "ε left", "share_used": "used"}))
+    charts = budget_charts(r)
+    if charts:
+        out.append("<div class='mesh-nb-budget-charts' style='display:flex;flex-wrap:wrap;"
+                   f"gap:1.5em'>{''.join(charts)}</div>")
     out.append("<h2>Rejected queries</h2>")
     out.append(_gt(_display(t["rejected"], r), "mesh-nb-rejected", "Rejected queries by rule",
                    "example: the latest rejected query, literals redacted"))
@@ -411,14 +411,12 @@ def _body(r: UsageReport) -> str:
                    "columns: how many columns of that entity type the autoscan found "
                    "(types and counts only)"))
     out.append("<h2>Data minimization</h2>")
-    mini = _display(t["minimization"], r, drop=("file", "line", "table", "column", "access"))
-    out.append(_gt(mini, "mesh-nb-minimization",
-                   "Allowed columns and how often each purpose used them",
-                   "flagged: never touched in the period — a candidate to drop from the "
-                   "purpose's allowedColumns at the contract line shown", flag="flagged",
-                   group="purpose", labels={"purpose_releases": "purpose releases",
-                                            "last_touched": "last touched",
-                                            "where": "contract line"}))
+    mini = r.minimized.summary() if r.minimized is not None else pd.DataFrame()
+    out.append(_gt(_display(mini, r, drop=("file", "line")), "mesh-nb-minimization",
+                   "Allowed columns per purpose: used and never used",
+                   "never used: allowed but not touched by any release in the period — "
+                   "candidates to drop from the purpose's allowedColumns at the contract line "
+                   "shown", labels={"never_used": "never used", "where": "contract line"}))
     coll = _display(t["collection"], r, drop=("file", "line"))
     out.append(_gt(coll, "mesh-nb-collection", "Collected columns",
                    "flagged: no purpose allows or used the column — a candidate to stop "

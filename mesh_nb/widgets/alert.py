@@ -5,9 +5,9 @@ from __future__ import annotations
 from html import escape
 
 import ipywidgets as w
-from IPython.display import display
 
 from ..pii.alerts import Alert
+from .face import WidgetFace
 
 STYLE = ("border-left:4px solid #c62828;padding:4px 8px;background:#fff5f5;"
          "font-size:90%")
@@ -26,19 +26,30 @@ def alerts_html(alerts: list[Alert]) -> str:
             f"</thead><tbody>{rows}</tbody></table></div>")
 
 
-class ScanPanel:
+def alerts_text(alerts: list[Alert]) -> str:
+    """The alerts as text lines (a terminal's view of :func:`alerts_html`)."""
+    return "\n".join(["mesh_nb: personal data found"] + [
+        f"  {a.frame}.{a.column}: {a.entity} in {a.share:.0%} (confidence {a.confidence:.2f});"
+        f" contract: {a.contract_says}; {a.problem} — {a.fix}" for a in alerts])
+
+
+class ScanPanel(WidgetFace):
     """A small widget under the cell: "scanning …", then the alerts (or nothing)."""
 
     def __init__(self, frames: list[str]):
         self.frames = frames
+        self.alerts: list[Alert] | None = None
         self.widget = w.HTML(f"<small style='color:#777'>mesh_nb: scanning "
                              f"{escape(', '.join(frames))} for personal data…</small>")
 
-    def show(self) -> None:
-        display(self.widget)
+    def text(self) -> str:
+        if self.alerts is None:
+            return f"mesh_nb: scanning {', '.join(self.frames)} for personal data…"
+        return alerts_text(self.alerts) if self.alerts else ""
 
     def done(self, alerts: list[Alert]) -> None:
         """Replace the label with the alerts; hide it when there is nothing to say."""
+        self.alerts = list(alerts)
         if alerts:
             self.widget.value = alerts_html(alerts)
         else:

@@ -10,11 +10,12 @@ import ipywidgets as w
 from ..errors import MeshError
 from ..mesh import Mesh
 from ..session import Session, resolve_analyst
+from .face import WidgetFace
 
 OnBind = Callable[[list[str], str, str, bool], Session]
 
 
-class BindForm:
+class BindForm(WidgetFace):
     """Product(s), purpose (with its description and legal basis), acknowledgement, Bind.
 
     ``on_bind(products, purpose, analyst, acknowledged)`` does the binding; the form only
@@ -45,7 +46,12 @@ class BindForm:
     def _refresh_purposes(self) -> None:
         chosen = [self.mesh.products[n].contract for n in self.products.value]
         common = (set.intersection(*(set(c.purposes) for c in chosen)) if chosen else set())
+        keep = self.purpose.value
         self.purpose.options = sorted(common)
+        # ipywidgets 8 leaves value None when the options change: keep the choice, else the
+        # first purpose every chosen product declares
+        self.purpose.value = (keep if keep in common else
+                              self.purpose.options[0] if self.purpose.options else None)
         self._refresh_about()
 
     def _refresh_about(self) -> None:
@@ -63,6 +69,12 @@ class BindForm:
                          f"{escape(p.legal_basis or 'not stated')} · {escape(budget)}</small>")
         self.about.value = "<br>".join(parts)
         self.acknowledge.layout.display = None if needs_ack else "none"
+
+    def text(self) -> str:
+        products = ", ".join(self.products.value) or "none"
+        return (f"mesh_nb bind form (products: {products}; purpose: "
+                f"{self.purpose.value or 'none'}) — in a terminal bind with "
+                "%mesh_bind PRODUCT --purpose PURPOSE")
 
     def submit(self) -> Session | None:
         """Bind with the current choice; shows the outcome in the form."""

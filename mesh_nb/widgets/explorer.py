@@ -12,6 +12,7 @@ import ipywidgets as w
 import numpy as np
 
 from ..query.release import half_width, mechanism_for, noise_scale
+from .face import WidgetFace
 
 BINS = 40
 
@@ -37,7 +38,7 @@ def noise_svg(draws: np.ndarray, half: float, width: int = 360, height: int = 90
     return f"<svg width='{width}' height='{height}'>{bars}{marks}{label}</svg>"
 
 
-class EpsilonExplorer:
+class EpsilonExplorer(WidgetFace):
     """A slider over epsilon for one query; shows each measurement's noise and interval."""
 
     def __init__(self, session, sql: str, *, draws: int = 2000, seed: int = 0):
@@ -56,6 +57,13 @@ class EpsilonExplorer:
                  "epsilon": m.epsilon, "noise_scale": noise_scale(m),
                  "ci95_half_width": half_width(m), "m": m}
                 for m in plan.measurements if m.kind != "hist"]
+
+    def text(self) -> str:
+        lines = [f"mesh_nb epsilon explorer: {self.sql} (epsilon {self.slider.value:.3g})"]
+        lines += [f"  {r['measurement']} ({r['kind']}, {r['mechanism']}, ε {r['epsilon']:.3g}):"
+                  f" noise scale {r['noise_scale']:,.3g}, 95% within ±{r['ci95_half_width']:,.3g}"
+                  for r in self.rows(self.slider.value)]
+        return "\n".join(lines)
 
     def refresh(self) -> None:
         rng = np.random.default_rng(self.seed)

@@ -16,6 +16,8 @@ import ipywidgets as w
 
 from ..errors import LedgerTampered
 from ..ledger import KINDS, Entry, Ledger
+from ..text import plural
+from .face import WidgetFace
 
 ANY = "(any)"
 ROW_FIELDS = ("seq", "when", "kind", "analyst", "purpose", "session", "epsilon", "delta",
@@ -52,11 +54,11 @@ def entry_row(e: Entry) -> dict[str, Any]:
     }
 
 
-class LedgerBrowser:
+class LedgerBrowser(WidgetFace):
     """Browse and verify one product's ledger.
 
-    Set ``purpose.value``, ``analyst.value``, ``kind.value`` (``"(any)"`` for no filter) and
-    ``since.value`` (a date or None); each change refreshes ``rows`` (newest first, at most
+    Set ``purpose.value``, ``analyst.value`` (any name), ``kind.value`` (``"(any)"`` for no
+    filter) and ``since.value`` (a date or None); each change refreshes ``rows`` (newest first, at most
     ``limit``). ``verify()`` is what the Verify button calls.
     """
 
@@ -69,7 +71,9 @@ class LedgerBrowser:
         self.ok: bool | None = None
         self._purposes = list(purposes or [])
         self.purpose = w.Dropdown(description="Purpose", options=[ANY])
-        self.analyst = w.Dropdown(description="Analyst", options=[ANY])
+        # a combobox: any name can be typed (or set), also one not in this ledger yet
+        self.analyst = w.Combobox(description="Analyst", options=[ANY], value=ANY,
+                                  ensure_option=False, placeholder=ANY)
         self.kind = w.Dropdown(description="Kind", options=[ANY, *KINDS])
         self.since = w.DatePicker(description="Since")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
@@ -100,7 +104,8 @@ class LedgerBrowser:
         for dropdown, values in ((self.purpose, purposes), (self.analyst, analysts)):
             keep = dropdown.value
             dropdown.options = [ANY, *sorted(values)]
-            dropdown.value = keep if keep in dropdown.options else ANY
+            if isinstance(dropdown, w.Dropdown):
+                dropdown.value = keep if keep in dropdown.options else ANY
 
     def filters(self) -> dict[str, Any]:
         """The current filters as :meth:`Ledger.entries` arguments."""
@@ -109,7 +114,7 @@ class LedgerBrowser:
             since = datetime.combine(since, time.min, tzinfo=timezone.utc)
 
         def pick(v: str | None) -> str | None:
-            return None if v in (None, ANY) else v
+            return None if v in (None, "", ANY) else v
 
         return {"purpose": pick(self.purpose.value), "analyst": pick(self.analyst.value),
                 "kind": pick(self.kind.value), "since": since}
@@ -152,14 +157,23 @@ class LedgerBrowser:
                 text = (f"{v:g}" if v else "") if f in ("epsilon", "delta") else str(v)
                 cells.append(f"<td style='padding:2px 6px'>{escape(text)}</td>")
             body.append(f"<tr class='mesh-nb-ledger-row'>{''.join(cells)}</tr>")
-        shown = (f"{len(self.rows)} of {self.total} matching entries (newest first)"
-                 if self.total > len(self.rows) else f"{self.total} matching entries")
-        return (f"<div class='mesh-nb-ledger'><small>{escape(shown)}</small>"
+        return (f"<div class='mesh-nb-ledger'><small>{escape(self._shown())}</small>"
                 f"<table style='border-collapse:collapse;font-size:90%'><thead><tr>{head}"
                 f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
-    def _repr_mimebundle_(self, **kwargs: Any):
-        return self.widget._repr_mimebundle_(**kwargs)
+    def text(self) -> str:
+        shown = [f"Ledger of {self.ledger.product}: {self._shown()}"]
+        for r in self.rows[:20]:
+            eps = f"ε {r['epsilon']:g}" if r["epsilon"] else ""
+            shown.append(f"  #{r['seq']:<5} {r['when']} {r['kind']:<16} {r['analyst'] or '-':<12}"
+                         f" {r['purpose'] or '-':<16} {eps:<8} {r['rule'] or r['detail']}"
+                         .rstrip())
+        return "\n".join(shown + ([self.status] if self.status else []))
+
+    def _shown(self) -> str:
+        if self.total > len(self.rows):
+            return f"{len(self.rows):,} of {plural(self.total, 'matching entry')} (newest first)"
+        return plural(self.total, "matching entry")
 
     def __repr__(self) -> str:
-        return f"<LedgerBrowser {self.ledger.product}: {self.total} matching entries>"
+        return f"<LedgerBrowser {self.ledger.product}: {plural(self.total, 'matching entry')}>"
