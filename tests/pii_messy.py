@@ -231,7 +231,7 @@ def _columns(seed: int) -> list[tuple[str, str | None, str, list]]:
              _names(r("ru2"), m, RU_GIVEN, RU_SURNAMES, "{g} {s}")))
     add("signed_by", "PERSON", "name-arabic",
         _names(r("ar2"), m, AR_GIVEN, AR_GIVEN, "{g} {s}"))
-    add("given", "PERSON", "name-cjk", _pick(r("kog"), KO_GIVEN + JA_GIVEN, m))
+    add("given", "PERSON", "name-cjk-given", _pick(r("kog"), KO_GIVEN + JA_GIVEN, m))
     # --- emails -------------------------------------------------------------------------------
     add("lookup_key", "EMAIL_ADDRESS", "email-opaque-name", _emails(r("em1"), m))
     add("login", "EMAIL_ADDRESS", "email-opaque-name", _emails(r("em2"), m))

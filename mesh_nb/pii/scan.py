@@ -15,10 +15,28 @@ Per column:
 4. **presidio**, offline, confirms the winning entity on a few values (one ``analyze()`` call over
    the values joined), and rescues entities whose shape matched but whose validator did not.
    Free-text columns are searched with presidio (and spaCy NER when a pipeline is installed).
+4b. **JSON, free text, mixed columns.** JSON values are parsed and the leaves under each key
+   path analyzed as a column of their own (the key as its name). Columns of sentences are
+   searched for embedded entities: presidio's pattern recognizers with the phone and e-mail
+   validators, then given name + surname, honorific + name, or a given name inside a sentence
+   (gazetteer tokens); :data:`FREE_TEXT_SHARE` of the values holding a contact entity labels
+   the column. A column where :data:`MIXED_SHARE` of the values are validated e-mails or
+   formatted phone numbers (and the e-mail- or phone-shaped values nearly all validate) is
+   labelled, its evidence saying ``mixed-share``. Bare digits with the country code first
+   (MSISDNs) are phone numbers when nearly all are valid; nine-digit values that all pass the
+   SSN rules over many areas are SSNs (random nine-digit numbers fail one time in nine).
 5. **Decide.** An entity labels the column only if its share of values passes a threshold
    (lower when the column name agrees), at least two values match, and the column has at
    least ``min_distinct`` distinct values. Among those, the highest score wins (so an e-mail
    column is EMAIL_ADDRESS even though presidio's URL recognizer fires inside every address).
+
+**What DATE_TIME means.** A date that can describe a person, which a contract must treat as a
+quasi-identifier: a date of birth above all, or a dated fact of a person's record (a visit, a
+signup day). A column typed as dates (datetime64, period) is labelled: its owner stores dates.
+A string column whose dates carry a clock to the second ('2024-03-05T14:22:31.120Z') is the
+timestamp of events -- a log's clock, not personal by itself -- and is not labelled, unless its
+name says dates of birth (``dob``, ``birth_date``, ``geburtsdatum``). Shares are of the distinct
+sampled values.
 """
 
 from __future__ import annotations
