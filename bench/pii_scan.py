@@ -1,6 +1,6 @@
 """Bench: mesh_nb's PII scan versus presidio-structured's PandasAnalysisBuilder.
 
-    python bench/pii_scan.py [--quick] [--venv DIR] [--no-structured]
+    python bench/pii_scan.py [--quick] [--venv DIR] [--no-structured] [--messy-only | --no-messy]
 
 Same frames for both: 100,000 x 14 and 1,000,000 x 14 generated frames (tests/pii_frames.py
 ``big_frame``) and the third-party tables in shared/data/pii. Column-level entity precision and
@@ -21,6 +21,10 @@ rows (default 2,000); its CPU at the default sample is then extrapolated linearl
 
 mesh_nb's scan is timed warm (presidio engine and word lists built once per process, as the
 notebook hook keeps them); the one-time start-up cost is printed separately.
+
+Then a section on the held-out messy frames (tests/pii_messy.py, written without Faker and not
+tuned with the scan): column-level P/R of mesh_nb with real and obfuscated column names at
+5,000 and 100,000 rows, and of presidio-structured on the same frame, overall and per kind.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def _structured_worker(job_dir: Path) -> None:
     out = []
     for job in jobs:
         with open(job_dir / job["file"], "rb") as fh:
-            df = pickle.load(fh)
+            df = pd.DataFrame(pickle.load(fh))
         n = job["n"]
         note = ""
         t_cpu, t_wall = time.process_time(), time.perf_counter()
@@ -103,6 +107,92 @@ def _ensure_venv(venv: Path) -> Path:
     return py
 
 
+def _run_structured(venv: Path, jobs_in: list) -> dict:
+    """presidio-structured on ``(LabeledFrame, rows or None)`` pairs, in its venv: {name: result}."""
+    py = _ensure_venv(venv)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        jobs = []
+        for i, (lf, n) in enumerate(jobs_in):
+            if n is not None:
+                n = min(n, len(lf.frame))
+            # plain Python columns: arrow-backed strings would need pyarrow in the bench venv,
+            # and only the first n rows (presidio-structured samples n of them anyway)
+            df = lf.frame if n is None else lf.frame.head(n)
+            cols = {str(c): df[c].astype(object).where(df[c].notna(), None).tolist() for c in df.columns}
+            with open(tmp / f"f{i}.pickle", "wb") as fh:
+                pickle.dump(cols, fh)
+            jobs.append({"name": lf.name, "file": f"f{i}.pickle", "n": n})
+        (tmp / "jobs.json").write_text(json.dumps(jobs))
+        print("running presidio-structured (this takes minutes)...", file=sys.stderr)
+        subprocess.run([str(py), str(Path(__file__).resolve()), "--structured-worker", str(tmp)],
+                       check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        return {res["name"]: res for res in json.loads((tmp / "results.json").read_text())}
+
+
+# --------------------------------------------------------------------------------------------
+# held-out messy frames (tests/pii_messy.py)
+# --------------------------------------------------------------------------------------------
+
+
+def messy_section(args) -> dict:
+    """Column-level P/R on tests/pii_messy.py's frames: mesh_nb (real and obfuscated names, 5,000
+    and 100,000 rows) and presidio-structured (on ``--messy-structured-rows`` rows; it reads
+    values only, so its labels of the real-name frame serve the obfuscated twin), per kind."""
+    import pii_frames as pf
+    import pii_messy as pm
+    from mesh_nb.pii import scan
+
+    print("\n## held-out messy frames (tests/pii_messy.py)\n")
+    runs: dict[str, tuple] = {}  # label -> (LabeledFrame, predictions)
+    cpu = {}
+    for rows in (5_000, 100_000):
+        real, obf = pm.messy_frames(rows, seed=0)
+        for label, lf in ((f"mesh_nb, real names, {rows:,} rows", real),
+                          (f"mesh_nb, obfuscated names, {rows:,} rows", obf)):
+            r = scan(lf.frame)
+            runs[label] = (lf, r.entities())
+            cpu[label] = r.cpu_seconds
+        if rows == 5_000:
+            base = real
+    if not args.no_structured:
+        n = 300 if args.quick else args.messy_structured_rows
+        t = _run_structured(args.venv, [(base, n)])[base.name]
+        runs[f"presidio-structured ({min(n, len(base.frame)):,} rows sampled)"] = (base, t["mapping"])
+        cpu["presidio-structured"] = t["cpu"]
+    print("| run | P / R | tp | fp | fn | CPU s |")
+    print("|---|---|---|---|---|---|")
+    for label, (lf, pred) in runs.items():
+        s = pf.score([(lf, pred)])
+        c = cpu.get(label, cpu.get("presidio-structured", float("nan")))
+        print(f"| {label} | {_fmt_pr(s)} | {s['micro'][2]} | {s['micro'][3]} | {s['micro'][4]} | {c:.2f} |")
+    # per kind: positives found with the right entity / columns; negatives labelled (false positives)
+    kinds: dict[str, list[str]] = {}
+    real_lf = runs[next(iter(runs))][0]
+    for col, kind in real_lf.notes.items():
+        kinds.setdefault(kind, []).append(col)
+    labels = list(runs)
+    print("\nper kind: positives = columns found with the right entity / columns; "
+          "negatives (truth None) = columns wrongly labelled / columns\n")
+    print("| kind | truth | " + " | ".join(labels) + " |")
+    print("|---|---|" + "---|" * len(labels))
+    order = list(real_lf.frame.columns)
+    for kind, cols in kinds.items():
+        truth = real_lf.truth[cols[0]]
+        cells = []
+        for label in labels:
+            lf, pred = runs[label]
+            names = [lf.frame.columns[order.index(c)] for c in cols]
+            if truth is None:
+                bad = [pred.get(c) for c in names if pred.get(c)]
+                cells.append(f"{len(bad)}/{len(cols)} FP" + (f" ({', '.join(sorted(set(bad)))})" if bad else ""))
+            else:
+                ok = sum(pred.get(c) == lf.truth[c] for c in names)
+                cells.append(f"{ok}/{len(cols)}")
+        print(f"| {kind} | {truth or '-'} | " + " | ".join(cells) + " |")
+    return runs
+
+
 # --------------------------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------------------------
@@ -122,6 +212,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-structured", action="store_true", help="only time mesh_nb's scan")
     ap.add_argument("--structured-rows", type=int, default=2000,
                     help="rows presidio-structured analyzes of the big frames")
+    ap.add_argument("--messy-structured-rows", type=int, default=500,
+                    help="rows presidio-structured analyzes of the held-out messy frame")
+    ap.add_argument("--messy-only", action="store_true", help="only the held-out messy section")
+    ap.add_argument("--no-messy", action="store_true", help="skip the held-out messy section")
     ap.add_argument("--structured-worker", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.structured_worker:
@@ -138,6 +232,10 @@ def main(argv=None) -> int:
     pii_engine.analyzer()
     gazetteer()
     startup = (time.process_time() - t_cpu, time.perf_counter() - t_wall)
+    if args.messy_only:
+        scan(pf.big_frame(100, seed=0).frame)  # warm
+        messy_section(args)
+        return 0
 
     t = time.perf_counter()
     big = [pf.big_frame(100_000, seed=0, pool=5_000), pf.big_frame(1_000_000, seed=1, pool=5_000)]
@@ -157,23 +255,9 @@ def main(argv=None) -> int:
     # --- presidio-structured -------------------------------------------------------------------
     theirs = {}
     if not args.no_structured:
-        py = _ensure_venv(args.venv)
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            jobs = []
-            for i, lf in enumerate(frames):
-                n = 300 if args.quick else (args.structured_rows if lf.name.startswith("big_") else None)
-                if n is not None:
-                    n = min(n, len(lf.frame))
-                with open(tmp / f"f{i}.pickle", "wb") as fh:
-                    pickle.dump(lf.frame, fh)
-                jobs.append({"name": lf.name, "file": f"f{i}.pickle", "n": n})
-            (tmp / "jobs.json").write_text(json.dumps(jobs))
-            print("running presidio-structured (this takes minutes)...", file=sys.stderr)
-            subprocess.run([str(py), str(Path(__file__).resolve()), "--structured-worker", str(tmp)],
-                           check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-            for res in json.loads((tmp / "results.json").read_text()):
-                theirs[res["name"]] = res
+        theirs = _run_structured(args.venv, [
+            (lf, 300 if args.quick else (args.structured_rows if lf.name.startswith("big_") else None))
+            for lf in frames])
 
     # --- table ----------------------------------------------------------------------------------
     rows = []
@@ -243,6 +327,8 @@ def main(argv=None) -> int:
     if all_theirs:
         print("presidio-structured per entity (P/R, all frames; '-' = no such column):\n  "
               + per_entity(st_all))
+    if not args.no_messy:
+        messy_section(args)
     return 0
 
 

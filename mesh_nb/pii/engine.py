@@ -25,7 +25,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import recognizers as rz
-from .entities import PRESIDIO_ENTITIES, REGISTRY
+from .entities import PRESIDIO_ENTITIES, REGISTRY, entity
 
 __all__ = ["analyzer", "confirm", "contained", "ner_pipeline", "set_ner_pipeline",
            "PRESIDIO_ENTITIES"]
@@ -135,18 +135,31 @@ def confirm(values: list[str], entities: list[str], phone_regions=("US", "GB", "
     return out
 
 
-def contained(values: list[str], entities: list[str], phone_regions=("US",)) -> dict[str, np.ndarray]:
-    """Per entity, whether each (free-text) value contains a presidio result of that entity."""
+def contained(values: list[str], entities: list[str], phone_regions=("US",),
+              checks: dict | None = None) -> dict[str, np.ndarray]:
+    """Per entity, whether each (free-text) value contains a presidio result of that entity.
+
+    ``checks`` maps an entity to a validator of the matched text (a result it rejects does not
+    count); a URL inside an e-mail address found in the same value does not count as a URL."""
     out = {e: np.zeros(len(values), dtype=bool) for e in entities}
     if not values or not entities:
         return out
     text, starts, ends = _spans(values)
     results = analyzer(tuple(phone_regions)).analyze(text=text, language="en", entities=list(entities),
-                                                     score_threshold=0.5)
+                                                     score_threshold=0.0)
+    results = [r for r in results if r.score >= max(0.4, entity(r.entity_type).presidio_score)]
+    emails = [(r.start, r.end) for r in results if r.entity_type == "EMAIL_ADDRESS"]
+    checks = checks or {}
     for r in results:
         i = int(np.searchsorted(starts, r.start, side="right") - 1)
-        if i >= 0 and r.end <= ends[i] and r.entity_type in out:
-            out[r.entity_type][i] = True
+        if i < 0 or r.end > ends[i] or r.entity_type not in out:
+            continue
+        if r.entity_type == "URL" and any(a <= r.start and r.end <= b for a, b in emails):
+            continue
+        check = checks.get(r.entity_type)
+        if check is not None and not check(text[r.start:r.end]):
+            continue
+        out[r.entity_type][i] = True
     return out
 
 

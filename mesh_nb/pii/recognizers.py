@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from .gazetteer import fold, gazetteer
+from .gazetteer import fold, gazetteer, is_cjk
 
 # --------------------------------------------------------------------------------------------
 # shapes (vectorized)
@@ -153,6 +153,15 @@ def ssn_ok(digits: str) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
+def ssn_column(digits: list[str]) -> bool:
+    """Nine-digit strings that are all valid SSNs over many areas: a column of bare SSNs. Random
+    nine-digit numbers fail one time in nine (area 9xx), so a sample of 30+ that never fails is
+    not a column of random numbers; sequential ids share one or two areas."""
+    if len(digits) < 30 or not all(len(d) == 9 and d.isdigit() for d in digits):
+        return False
+    return all(ssn_ok(d) for d in digits) and len({d[:3] for d in digits}) >= 20
+
+
 def ip_ok(value: str) -> bool:
     try:
         ipaddress.ip_address(value.split("%")[0] if ":" in value else value)
@@ -248,9 +257,24 @@ class PhoneChecker:
         return False
 
 
+def e164_ok(digits: str) -> bool:
+    """A bare digit string, country code first (an MSISDN: '4915112345678'), is a valid number."""
+    import phonenumbers
+
+    if not 10 <= len(digits) <= 15 or digits[0] == "0":
+        return False
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits, None))
+    except Exception:
+        return False
+
+
 # --------------------------------------------------------------------------------------------
 # dates
 # --------------------------------------------------------------------------------------------
+
+CLOCK_RE = r".*\d{1,2}:\d{2}:\d{2}.*"
+"""A time of day to the second: the clock of an event log, not a person's date."""
 
 
 def date_kind(value: str) -> str | None:
@@ -279,7 +303,8 @@ def date_kind(value: str) -> str | None:
 # people, places, street addresses (gazetteers)
 # --------------------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*\.?")
+_L = r"(?:[^\W\d_]|[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0900-\u0dff])"  # letters and marks
+_TOKEN = re.compile(rf"{_L}+(?:['’\-]{_L}+)*\.?")
 _HONORIFICS = frozenset("mr mrs ms miss mx dr prof sir dame lady lord herr frau fr hr mme mlle m "
                         "sr sra srta dona don jr sr ii iii iv phd md esq rev".split())
 _NAME_VALUE = re.compile(r"[^\W\d_][^\d@/:;=_#$%*+<>\[\]{}|\\^~!?\"]{0,60}")
@@ -295,9 +320,11 @@ def person_match(value: str) -> str | None:
     if not _NAME_VALUE.fullmatch(value):
         return None
     g = gazetteer()
+    if is_cjk(value) and 2 <= len(value) <= 4:
+        return _cjk_name(fold(value), g)
     toks = [fold(t) for t in _tokens(value)]
     toks = [t for t in toks if t not in _HONORIFICS]
-    words = [t for t in toks if len(t) > 1]
+    words = [_unarticle(t, g) for t in toks if len(t) > 1 or is_cjk(t)]
     if not 1 <= len(words) <= 4 or len(toks) > 6:
         return None
     if any(w in g.legal_forms for w in toks) or "&" in value:
@@ -316,6 +343,60 @@ def person_match(value: str) -> str | None:
     if first_ok or last_ok or sum(known) * 2 >= len(words):
         return "part"
     return None
+
+
+def _unarticle(word: str, g) -> str:
+    """An Arabic surname with the article ('الشامي') is looked up without it when only that is known."""
+    if word.startswith("ال") and len(word) > 3 and word not in g.last_names and word[2:] in g.last_names:
+        return word[2:]
+    return word
+
+
+def _cjk_name(value: str, g) -> str | None:
+    """'王伟', '김민준', '佐々木学': a known surname of one or two characters, then a known given
+    name ('full'), or a surname and one or two more characters ('part')."""
+    for k in (2, 1):
+        surname, given = value[:k], value[k:]
+        if not given or surname not in g.last_names:
+            continue
+        if given in g.first_names or all(ch in g.first_names for ch in given):
+            return "full"
+    return "part" if value[:1] in g.last_names and len(value) <= 3 else None
+
+
+_CAP_WORD = re.compile(rf"(?<![\w@.]){_L}+(?:['’\-]{_L}+)*")
+_SENTENCE_WORDS = frozenset(
+    "a an the this that these those it its is was are were be been and or but not no yes so "
+    "very too my our your their his her we you they i he she me us them for from with without "
+    "at on in to of by as after before about again also still just only even great good bad "
+    "nice love thanks thank please ask asked call called new old five four three two one first "
+    "second last next all any some more most less best well".split())
+
+
+def text_names(value: str) -> bool:
+    """A sentence mentions a person: an honorific and a capitalized word ('Mr. Kowalski'), a
+    known given name followed by a known surname ('Anna Nowak', 'Иван Петров'), or a known
+    given name in capitals inside the sentence ('thanks to Maria'). No NER: gazetteer tokens."""
+    g = gazetteer()
+    toks = [(m.start(), m.group()) for m in _CAP_WORD.finditer(value)]
+    long = [t for _, t in toks if len(t) >= 4]
+    # Title Case ('University of Alabama at Birmingham'): an organization's name, not a sentence
+    title = sum(t[:1].isupper() for t in long) >= 0.5 * len(long)
+    for i, (pos, tok) in enumerate(toks):
+        if not tok[:1].isupper():
+            continue
+        f = fold(tok)
+        nxt = toks[i + 1][1] if i + 1 < len(toks) else ""
+        if f.rstrip(".") in _HONORIFICS and nxt[:1].isupper():
+            return True
+        if f in _SENTENCE_WORDS or f not in g.first_names:
+            continue
+        if nxt[:1].isupper() and fold(nxt) in g.last_names:
+            return True
+        before = value[:pos].rstrip()
+        if not title and before and before[-1] not in ".!?:;\"'(" and f not in g.last_names:
+            return True
+    return False
 
 
 def location_match(value: str) -> bool:

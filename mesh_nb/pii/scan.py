@@ -15,16 +15,35 @@ Per column:
 4. **presidio**, offline, confirms the winning entity on a few values (one ``analyze()`` call over
    the values joined), and rescues entities whose shape matched but whose validator did not.
    Free-text columns are searched with presidio (and spaCy NER when a pipeline is installed).
+4b. **JSON, free text, mixed columns.** JSON values are parsed and the leaves under each key
+   path analyzed as a column of their own (the key as its name). Columns of sentences are
+   searched for embedded entities: presidio's pattern recognizers with the phone and e-mail
+   validators, then given name + surname, honorific + name, or a given name inside a sentence
+   (gazetteer tokens); :data:`FREE_TEXT_SHARE` of the values holding a contact entity labels
+   the column. A column where :data:`MIXED_SHARE` of the values are validated e-mails or
+   formatted phone numbers (and the e-mail- or phone-shaped values nearly all validate) is
+   labelled, its evidence saying ``mixed-share``. Bare digits with the country code first
+   (MSISDNs) are phone numbers when nearly all are valid; nine-digit values that all pass the
+   SSN rules over many areas are SSNs (random nine-digit numbers fail one time in nine).
 5. **Decide.** An entity labels the column only if its share of values passes a threshold
    (lower when the column name agrees), at least two values match, and the column has at
    least ``min_distinct`` distinct values. Among those, the highest score wins (so an e-mail
    column is EMAIL_ADDRESS even though presidio's URL recognizer fires inside every address).
+
+**What DATE_TIME means.** A date that can describe a person, which a contract must treat as a
+quasi-identifier: a date of birth above all, or a dated fact of a person's record (a visit, a
+signup day). A column typed as dates (datetime64, period) is labelled: its owner stores dates.
+A string column whose dates carry a clock to the second ('2024-03-05T14:22:31.120Z') is the
+timestamp of events -- a log's clock, not personal by itself -- and is not labelled, unless its
+name says dates of birth (``dob``, ``birth_date``, ``geburtsdatum``). Shares are of the distinct
+sampled values.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -35,13 +54,31 @@ import pandas as pd
 from . import engine as eng
 from . import recognizers as rz
 from .entities import FREE_TEXT_ENTITIES, STRONG_ENTITIES, entity
-from .evidence import name_entity
+from .evidence import name_entity, names_birth
 from .report import ColumnFinding, ScanReport
 
 __all__ = ["scan", "frame_fingerprint"]
 
 _CONFIRM_VALUES = 16
-_FREE_TEXT_VALUES = 60
+
+MIXED_SHARE = 0.08
+"""A column where this share of values are validated e-mail addresses or formatted phone
+numbers (IBANs, dashed SSNs) is labelled with them, the rest being fillers ('n/a', codes):
+the finding reports the share."""
+
+FREE_TEXT_SHARE = 0.04
+"""A column of sentences where this share of values holds a contact entity (an e-mail address,
+a phone number, a card, an IBAN, an SSN, an IP address) is labelled with it."""
+
+FREE_TEXT_PERSON_SHARE = 0.08
+"""The same for a person's name mentioned in the sentences."""
+
+_CATEGORY_NAMES = 15
+"""Fewer distinct values matching the name lists, under a name that does not say people, is a
+category ('red', 'green', 'black', 'white' are surnames too), not a column of names."""
+
+_CONTACT = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS")
+_FREE_TEXT_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "PL")
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,12 +188,18 @@ def _phone_match(values: list[str], mask: np.ndarray, need_all: bool) -> tuple[n
 
 
 def _decide(shares: dict[str, float], cue: str | None, n: int, distinct: int, min_distinct: int,
-            evidence: list[str], matched: dict[str, int], extra_threshold: dict[str, float] | None = None) -> _Verdict:
+            evidence: list[str], matched: dict[str, int], extra_threshold: dict[str, float] | None = None,
+            lower: dict[str, float] | None = None) -> _Verdict:
+    """The entity whose share passes its threshold (``lower`` lowers it: mixed columns, free
+    text; ``extra_threshold`` raises it) with the best score; ``mixed-share`` in the evidence
+    when the share is below the entity's usual threshold."""
     candidates = {e: round(float(s), 4) for e, s in shares.items() if s > 0}
     best, best_score, best_conf = None, -1.0, 0.0
     for e, s in shares.items():
         rec = entity(e)
         t = rec.threshold_for(cue)
+        if lower and e in lower:
+            t = min(t, lower[e])
         if extra_threshold and e in extra_threshold:
             t = max(t, extra_threshold[e])
         if s < t or matched.get(e, 0) < max(rec.min_matches, math.ceil(t * n - 1e-9)):
@@ -174,6 +217,8 @@ def _decide(shares: dict[str, float], cue: str | None, n: int, distinct: int, mi
         best = None
     if best is None:
         return _Verdict(None, 0.0, 0.0, tuple(evidence), candidates)
+    if shares[best] < entity(best).threshold_for(cue):
+        evidence.append("mixed-share")
     return _Verdict(best, float(shares[best]), float(round(min(best_conf, 0.999), 4)),
                     tuple(evidence), candidates)
 
@@ -194,13 +239,18 @@ def _analyze_numeric(values: list[str], cue: str | None, distinct: int, min_dist
     if card_shape.mean() >= 0.3 if n else False:
         put("CREDIT_CARD", np.array([bool(c) and rz.card_ok(v) for v, c in zip(values, card_shape)]))
         evidence.append("checksum:luhn")
-    if cue == "PHONE_NUMBER" or (n and ((lens >= 10) & (lens <= 11)).mean() >= 0.6):
+    if cue == "PHONE_NUMBER" or (n and ((lens >= 10) & (lens <= 15)).mean() >= 0.6):
         shape = (lens >= 7) & (lens <= 15) & ~neg
         ok, _ = _phone_match(values, shape, need_all=False)
+        ok = ok | _msisdn(values, shape)
         put("PHONE_NUMBER", ok if cue != "PHONE_NUMBER" else (ok | shape) if ok.mean() >= 0.3 else ok)
         evidence.append("phonenumbers:valid")
     if cue == "US_SSN":
         put("US_SSN", np.array([l <= 9 and rz.ssn_ok(v.zfill(9)) for v, l in zip(values, lens)]))
+    elif n and not neg.any() and (lens <= 9).all() and (lens >= 7).mean() >= 0.9 \
+            and rz.ssn_column([v.zfill(9) for v in values]):
+        put("US_SSN", np.ones(n, dtype=bool))
+        evidence.append("rule:ssn")
     if cue == "ZIP_CODE":
         put("ZIP_CODE", (lens >= 3) & (lens <= 5) & ~neg)
     if cue == "DATE_TIME":
@@ -212,33 +262,151 @@ def _analyze_numeric(values: list[str], cue: str | None, distinct: int, min_dist
     return _decide(shares, cue, n, distinct, min_distinct, evidence, matched, extra)
 
 
+def _msisdn(values: list[str], mask: np.ndarray) -> np.ndarray:
+    """Bare digit strings, country code first, that are valid numbers (checked when most are)."""
+    idx = np.flatnonzero(mask)
+    out = np.zeros(len(values), dtype=bool)
+    if len(idx) < 0.5 * len(values):
+        return out
+    for i in idx:
+        v = values[i]
+        out[i] = v.isdigit() and rz.e164_ok(v)
+    return out
+
+
+def _is_sentence(values: pd.Series) -> np.ndarray:
+    """Values that read as sentences: four or more words, mostly letters."""
+    words = values.str.count(r"\s+").to_numpy() + 1
+    letters = values.str.count(r"[^\W\d_]").to_numpy()
+    return (words >= 4) & (letters >= 0.5 * values.str.len().to_numpy())
+
+
 def _analyze_free_text(values: list[str], cue: str | None, distinct: int, min_distinct: int,
                        evidence: list[str]) -> _Verdict:
-    vals = values[:_FREE_TEXT_VALUES]
+    """Entities embedded in sentences: presidio's pattern recognizers (with the phone and
+    e-mail validators) on the values that hold an '@' or a run of digits, then given names and
+    surnames from the gazetteer (and spaCy NER, when a pipeline is installed) when no contact
+    entity is there. A share of :data:`FREE_TEXT_SHARE` labels the column."""
+    vals = values
     n = len(vals)
     evidence.append("shape:free-text")
-    found = eng.contained(vals, list(FREE_TEXT_ENTITIES))
-    evidence.append("presidio:free-text")
-    shares = {e: float(m.mean()) for e, m in found.items()}
-    matched = {e: int(m.sum()) for e, m in found.items()}
-    if eng.ner_pipeline() is not None:
-        ner = eng.ner_labels(vals)
-        evidence.append("spacy:ner")
-        for e, m in ner.items():
-            shares[e], matched[e] = float(m.mean()), int(m.sum())
-    return _decide(shares, cue, n, distinct, min_distinct, evidence, matched)
+    V = pd.Series(vals, dtype=object)
+    cand = np.flatnonzero(V.str.contains(r"@|\d[\d\s().\-/]{5,}\d|://", regex=True)
+                          .to_numpy(dtype=bool, na_value=False))
+    shares: dict[str, float] = {}
+    matched: dict[str, int] = {}
+    if len(cand):
+        checker = rz.PhoneChecker()
+        found = eng.contained([vals[i] for i in cand], list(FREE_TEXT_ENTITIES), _FREE_TEXT_REGIONS,
+                              checks={"PHONE_NUMBER": checker, "EMAIL_ADDRESS": rz.email_ok})
+        evidence.append("presidio:free-text")
+        for e, m in found.items():
+            matched[e] = int(m.sum())
+            shares[e] = matched[e] / n
+    lower = {e: FREE_TEXT_SHARE for e in _CONTACT}
+    if not any(shares.get(e, 0) >= FREE_TEXT_SHARE for e in _CONTACT):
+        names = np.array([rz.text_names(v) for v in vals])
+        if names.any():
+            evidence.append("gazetteer:person_name")
+            matched["PERSON"], shares["PERSON"] = int(names.sum()), float(names.mean())
+            lower["PERSON"] = FREE_TEXT_PERSON_SHARE
+        if eng.ner_pipeline() is not None:
+            ner = eng.ner_labels(vals)
+            evidence.append("spacy:ner")
+            for e, m in ner.items():
+                if m.mean() > shares.get(e, 0):
+                    shares[e], matched[e] = float(m.mean()), int(m.sum())
+    return _decide(shares, cue, n, distinct, min_distinct, evidence, matched, lower=lower)
+
+
+def _json_leaves(value: str) -> list[tuple[str, str]] | None:
+    """(key path, leaf text) of a JSON object or array; None when the value is not JSON."""
+    if not value[:1] in "{[":
+        return None
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return None
+    out: list[tuple[str, str]] = []
+
+    def walk(x, path):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(x, list):
+            for v in x:
+                walk(v, path + "[]")
+        elif isinstance(x, str) and x.strip():
+            out.append((path, x.strip()))
+        elif isinstance(x, (int, float)) and not isinstance(x, bool):
+            out.append((path, str(x)))
+
+    walk(doc, "")
+    return out
+
+
+def _analyze_json(values: list[str], min_distinct: int, evidence: list[str]) -> _Verdict | None:
+    """JSON values: the leaves under each key path are analyzed as a column of their own (the
+    key names as the column name); the column takes the best path's entity, its share being
+    the path's share times the share of values that have the path. None when most values
+    are not JSON."""
+    parsed = [_json_leaves(v) for v in values]
+    ok = [p for p in parsed if p is not None]
+    if len(ok) < 0.5 * len(values):
+        return None
+    by_path: dict[str, list[str]] = {}
+    rows: dict[str, int] = {}
+    for leaves in ok:
+        for path in {p for p, _ in leaves}:
+            rows[path] = rows.get(path, 0) + 1
+        for p, leaf in leaves:
+            by_path.setdefault(p, []).append(leaf)
+    evidence.append("shape:json")
+    best: _Verdict | None = None
+    for path in sorted(rows, key=lambda p: -rows[p])[:20]:
+        key = path.rsplit(".", 1)[-1].replace("[]", "")
+        leaves = list(dict.fromkeys(by_path[path]))
+        sub = _analyze_strings(leaves, name_entity(key), len(leaves), min_distinct, [],
+                               birth=names_birth(key), nested=True)
+        if sub.entity is None:
+            continue
+        share = sub.share * rows[path] / len(values)
+        if share < MIXED_SHARE:
+            continue
+        v = _Verdict(sub.entity, share, sub.confidence, tuple(evidence) + tuple(
+            t for t in sub.evidence if not t.startswith("name:")), sub.candidates)
+        if best is None or v.confidence * v.share > best.confidence * best.share:
+            best = v
+    return best or _Verdict(None, 0.0, 0.0, tuple(evidence), {})
 
 
 def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_distinct: int,
-                     evidence: list[str]) -> _Verdict:
+                     evidence: list[str], birth: bool = False, nested: bool = False) -> _Verdict:
+    """A column of strings: JSON, free text, or values checked one by one (``birth``: the name
+    says dates of birth; ``nested``: the leaves of JSON values)."""
     n = len(values)
     if n == 0:
         return _Verdict(None, 0.0, 0.0, tuple(evidence), {})
+    if not nested:
+        v = _analyze_json(values, min_distinct, evidence)
+        if v is not None:
+            return v
     V = pd.Series(values, dtype=object)
     lengths = V.str.len().to_numpy()
     words = V.str.count(r"\s+").to_numpy() + 1
     if np.mean(words) >= 7 or np.mean(lengths) >= 80:
         return _analyze_free_text(values, cue, distinct, min_distinct, evidence)
+    v = _analyze_values(V, values, cue, distinct, min_distinct, list(evidence), birth)
+    if v.entity is None and _is_sentence(V).mean() >= 0.5:
+        return _analyze_free_text(values, cue, distinct, min_distinct, evidence)
+    return v
+
+
+def _analyze_values(V: pd.Series, values: list[str], cue: str | None, distinct: int,
+                    min_distinct: int, evidence: list[str], birth: bool) -> _Verdict:
+    """Shapes, validators, gazetteers and presidio, value by value."""
+    n = len(values)
+    lengths = V.str.len().to_numpy()
 
     shares: dict[str, float] = {}
     matched: dict[str, int] = {}
@@ -275,8 +443,12 @@ def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_dist
 
     # --- strong validators, only where a shape matched -----------------------------------
     certain = None
-    if m_email.mean() >= 0.2 or cue == "EMAIL_ADDRESS":
+    few_names = False
+    lower: dict[str, float] = {}
+    if m_email.mean() >= MIXED_SHARE / 2 or cue == "EMAIL_ADDRESS":
         put("EMAIL_ADDRESS", np.array([m and rz.email_ok(v) for v, m in zip(values, m_email)]))
+        if matched["EMAIL_ADDRESS"] >= 0.8 * m_email.sum():
+            lower["EMAIL_ADDRESS"] = MIXED_SHARE  # the e-mail-shaped values are e-mails
     if (m_ipv4 | m_ipv6).mean() >= 0.2 or cue == "IP_ADDRESS":
         put("IP_ADDRESS", np.array([bool(a) or (bool(b) and rz.ip_ok(v))
                                     for v, a, b in zip(values, m_ipv4, m_ipv6)]))
@@ -285,11 +457,14 @@ def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_dist
         put("CREDIT_CARD", np.array([bool(m) and rz.card_ok(d) for d, m in zip(digits, m_card)]))
     if m_iban.mean() >= 0.2 or cue == "IBAN_CODE":
         put("IBAN_CODE", np.array([bool(m) and rz.iban_ok(v) for v, m in zip(values, m_iban)]))
+    bare9 = (lengths == 9) & (ndig == 9)
     if m_ssn.mean() >= 0.2 or cue == "US_SSN":
         digits = rz.digits_only(V)
-        plain9 = (cue == "US_SSN") & (lengths == 9) & (ndig == 9)
+        plain9 = (cue == "US_SSN") & bare9
         put("US_SSN", np.array([(bool(m) or bool(p)) and rz.ssn_ok(d)
                                 for d, m, p in zip(digits, m_ssn, plain9)]))
+    elif bare9.all() and rz.ssn_column(values):
+        put("US_SSN", bare9)
     if m_url.mean() >= 0.2 or cue == "URL":
         put("URL", np.array([bool(m) and rz.url_ok(v) for v, m in zip(values, m_url)]))
     for e in STRONG_ENTITIES:
@@ -308,16 +483,26 @@ def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_dist
         strong = np.array([k == "strong" for k in kinds])
         weak = np.array([k == "weak" for k in kinds])
         shape_masks["DATE_TIME"] = strong | weak
-        if strong.mean() >= 0.25 or (cue == "DATE_TIME" and (strong | weak).mean() >= 0.3):
+        clock = strong & rz.fullmatch(V, rz.CLOCK_RE)
+        if not birth and strong.any() and clock.sum() >= 0.8 * strong.sum():
+            # a clock to the second: the time of an event, not a date of a person's life
+            evidence.append("shape:event-timestamp")
+        elif strong.mean() >= 0.25 or (cue == "DATE_TIME" and (strong | weak).mean() >= 0.3):
             put("DATE_TIME", strong | weak)
             tag("DATE_TIME")
         # --- phone numbers (after dates and SSNs, which are phone-shaped too) -------------
         phone_shape = m_phone & ~strong & ~m_ssn & ~m_card
         if cue != "PHONE_NUMBER":
             phone_shape &= ndig >= 8  # short local numbers only count under a phone-ish name
-        if phone_shape.mean() >= 0.3 or (cue == "PHONE_NUMBER" and phone_shape.mean() > 0):
-            formatted = phone_shape & ~(rz.fullmatch(V, r"\d+"))
+        bare = rz.fullmatch(V, r"\d+")
+        msisdn = _msisdn(values, m_phone & bare)
+        if phone_shape.mean() >= MIXED_SHARE / 2 or msisdn.any() or (
+                cue == "PHONE_NUMBER" and phone_shape.mean() > 0):
+            formatted = phone_shape & ~bare
             ok, regions = _phone_match(values, phone_shape, need_all=False)
+            ok = ok | msisdn
+            if (ok & formatted).sum() >= 0.6 * formatted.sum() and formatted.sum() >= 0.8 * phone_shape.sum():
+                lower["PHONE_NUMBER"] = MIXED_SHARE  # the phone-shaped values are phone numbers
             if cue == "PHONE_NUMBER":
                 put("PHONE_NUMBER", ok | phone_shape)
             elif formatted.mean() >= 0.5:
@@ -347,6 +532,8 @@ def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_dist
             if full.any() or part.any():
                 put("PERSON", full | part, weight)
                 evidence.append("gazetteer:person_name")
+                if cue != "PERSON" and matched["PERSON"] < _CATEGORY_NAMES:
+                    few_names = True
             lm = np.array([rz.location_match(v) if (a or len(v) < 40) else False
                            for v, a in zip(values, alpha)])
             if lm.any():
@@ -362,14 +549,14 @@ def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_dist
 
     # --- presidio: confirm the likely winner, rescue shapes our validators rejected ------------
     _presidio_pass(values, shares, matched, match_masks, shape_masks, cue, n, evidence)
-    extra = {}
+    extra = {"PERSON": 2.0} if few_names else {}
     if "PHONE_NUMBER" in shares and cue != "PHONE_NUMBER":
         if rz.fullmatch(V, r"\d+").mean() >= 0.5:
             extra["PHONE_NUMBER"] = 0.85  # bare digit strings: only when nearly all are valid
     if m_ident.mean() >= 0.5:
         for e in ("PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "DATE_TIME"):
             extra[e] = 0.95
-    return _decide(shares, cue, n, distinct, min_distinct, evidence, matched, extra)
+    return _decide(shares, cue, n, distinct, min_distinct, evidence, matched, extra, lower)
 
 
 def _presidio_pass(values, shares, matched, match_masks, shape_masks, cue, n, evidence):
@@ -451,7 +638,8 @@ def _column_finding(name: str, col: pd.Series, sample: int, min_distinct: int,
             v = _analyze_numeric(s.values, cue, s.distinct, min_distinct, evidence)
             sampled = len(s.values)
         else:
-            v = _analyze_strings(s.values, cue, s.distinct, min_distinct, evidence)
+            v = _analyze_strings(s.values, cue, s.distinct, min_distinct, evidence,
+                                 birth=names_birth(name))
             sampled = len(s.values)
         distinct = s.distinct
     except Exception as exc:  # never let one odd column break the scan; never echo a value
