@@ -18,6 +18,7 @@ from mesh_nb.ledger import Ledger
 from mesh_nb.ledger.config import ENV_VAR, OWNER_FILE, LedgerUrlError, ledger_url
 from mesh_nb.ledger.postgres import PostgresStore, schema_name
 from mesh_nb.ledger.sqlite import SqliteStore
+from mesh_nb.mesh import MeshWarning
 from pgserver import libpq_url
 
 
@@ -129,8 +130,11 @@ def _set_contract_ledger(folder: Path, value: str) -> None:
 def test_contract_ledger_url_with_password_is_a_contract_error(demo_dir: Path,
                                                                pg_url: str) -> None:
     _set_contract_ledger(demo_dir / "customers", with_password(pg_url))
+    with pytest.warns(MeshWarning):
+        m = mesh_nb.open_mesh(demo_dir)      # the rest of the mesh stays up
+    assert "customers" in m.broken and "sales" in m.products
     with pytest.raises(ContractError) as info:
-        mesh_nb.open_mesh(demo_dir)
+        m.product("customers")
     message = str(info.value)
     assert "datacontract.yaml" in message and "ledger" in message and "password" in message
     assert "s3cret-pw" not in message

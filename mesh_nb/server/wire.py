@@ -55,6 +55,8 @@ class RowsRequest(_Body):
 #: One printable line: no control, line-separator or bidi character (a log or terminal forger).
 PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+$"
 _Label = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=PRINTABLE)]
+#: A filter value: printable like a label (the ledger keeps no control character), may be empty.
+_Filter = Annotated[str, StringConstraints(pattern=PRINTABLE.replace("]+$", "]*$"))]
 _ENTITY = r"^[A-Z][A-Z0-9_]{0,63}$"
 _Entity = Annotated[str, StringConstraints(pattern=_ENTITY)]
 MAX_PII_REPORTS = 100
@@ -100,9 +102,9 @@ def pii_report(frame: str, columns: list[str], entity_types: dict[str, int],
 class EntriesQuery(_Body):
     """The filters of ``GET /products/{name}/entries``; any other parameter is refused (422)."""
 
-    kind: str | None = Field(default=None, max_length=64)
-    purpose: str | None = Field(default=None, max_length=128)
-    session: str | None = Field(default=None, max_length=64)
+    kind: _Filter | None = Field(default=None, max_length=64)
+    purpose: _Filter | None = Field(default=None, max_length=128)
+    session: _Filter | None = Field(default=None, max_length=64)
     since: str | None = Field(default=None, max_length=64,
                               description="an ISO date or time, e.g. 2026-11-01")
 
