@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .errors import (BudgetExceeded, ContractError, LedgerTampered, MeshError, NotFound,
                      PolicyViolation, Problem, QueryFailed)
 from .session import Session
-from .values import BudgetStatus, Explanation, Release, RowRelease
+from .values import BudgetStatus, Explanation, ModelRelease, Release, RowRelease
 
 if TYPE_CHECKING:
     from .contract import Contract, check_contract, load_contract
@@ -26,7 +26,7 @@ first use, so ``import mesh_nb`` (and ``mesh-nb --help``) stays fast."""
 __all__ = [
     "BudgetExceeded", "BudgetStatus", "Contract", "ContractError", "Explanation",
     "LedgerTampered", "Mesh", "MeshError", "NotFound", "PolicyViolation", "Problem", "Product",
-    "QueryFailed", "Release", "RowRelease", "Session",
+    "ModelRelease", "QueryFailed", "Release", "RowRelease", "Session",
     "check_contract", "demo_mesh", "load_contract", "open_mesh", "scan", "load_ipython_extension",
     "unload_ipython_extension",
 ]

@@ -188,6 +188,23 @@ REGISTRY: dict[str, Rule] = {r.id: r for r in (
          "request"),
     Rule("gaussian-needs-delta", "the Gaussian mechanism with delta 0",
          "give --delta (e.g. 1e-7) or use --mechanism laplace", "request"),
+    # -- a model fit's arguments (mesh_nb.query.fit); its features and filter are a query
+    Rule("fit-access", "a model fit in a purpose that does not grant dp-aggregate access",
+         "bind a dp-aggregate purpose to fit a model", "request"),
+    Rule("fit-estimator", "an estimator mesh_nb does not train",
+         "use LogisticRegression, GaussianNB, LinearRegression, KMeans or PCA", "request"),
+    Rule("fit-features", "features that are not a plain list of columns and expressions",
+         "give each feature as a column or `expr AS name`; the filter with where=", "request"),
+    Rule("fit-target", "a target missing, not wanted, or with fewer than two classes",
+         "give a classifier a target with declared classes, a regression a bounded number",
+         "request"),
+    Rule("fit-table", "a product with several tables and no table named, or an unknown one",
+         "give table= one of the product's tables", "request"),
+    Rule("fit-categories", "a categorical input whose categories the contract does not declare",
+         "declare its values (validValues) in the contract, or bucket it with a CASE of "
+         "literals", "request"),
+    Rule("fit-option", "an estimator option that it does not take, or out of range",
+         "use the options the message lists", "request"),
     # -- binding a session
     Rule("purpose-not-declared", "a product that does not declare the purpose being bound",
          "bind one of its declared purposes", "bind"),

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from .errors import MeshError
-from .values import BudgetStatus, Explanation, Release, RowRelease
+from .values import BudgetStatus, Explanation, ModelRelease, Release, RowRelease
 
 if TYPE_CHECKING:
     from .mesh import Mesh, Product
@@ -148,12 +148,29 @@ class Backend(Protocol):
     def explain(self, session: "Session", sql: str, *, epsilon: float | None,
                 delta: float | None, mechanism: str) -> Explanation: ...
 
+    def fit(self, session: "Session", request: "FitRequest") -> ModelRelease: ...
+
     def budgets(self, session: "Session") -> tuple[BudgetStatus, ...]: ...
 
     def record(self, session: "Session", kind: str, details: dict[str, Any],
                products: "tuple[Product, ...]") -> None: ...
 
     def end(self, session: "Session") -> None: ...
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """What :meth:`Session.fit` asks for, as both backends take it (the server's wire too)."""
+
+    estimator: str
+    features: tuple[str, ...]
+    target: str | None = None
+    epsilon: float | None = None
+    where: str | None = None
+    evaluate: bool | None = None
+    table: str | None = None
+    product: str | None = None
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -183,6 +200,14 @@ class LocalBackend:
         from .query.runner import explain
 
         return explain(session, sql, epsilon=epsilon, delta=delta, mechanism=mechanism)
+
+    def fit(self, session: "Session", request: "FitRequest") -> ModelRelease:
+        from .query.fit import run_fit
+
+        return run_fit(session, request.estimator, list(request.features), request.target,
+                       epsilon=request.epsilon, where=request.where,
+                       evaluate_model=request.evaluate, table=request.table,
+                       options=dict(request.options), product=request.product)
 
     def budgets(self, session: "Session") -> tuple[BudgetStatus, ...]:
         out = []
@@ -296,9 +321,10 @@ class Session:
                             self.products if products is None else tuple(products))
 
     def reserve_all(self, products: "Iterable[Product]", *, epsilon: float, delta: float,
-                    details: dict[str, Any]) -> dict[str, float]:
+                    details: dict[str, Any], kind: str = "query.released") -> dict[str, float]:
         """Reserve ``epsilon`` and ``delta`` in every one of ``products``' ledgers, or in none
-        (:func:`mesh_nb.ledger.store.reserve_all`); BudgetExceeded names the short one.
+        (:func:`mesh_nb.ledger.store.reserve_all`) as one entry of ``kind`` each;
+        BudgetExceeded names the short one.
         Returns each product's epsilon remaining after it (as :class:`BudgetStatus` says)."""
         from .ledger.store import reserve_all_spent
 
@@ -307,7 +333,7 @@ class Session:
         _, spent = reserve_all_spent(
             [(p.ledger, b) for p, b in zip(products, budgets)], analyst=self.analyst,
             purpose=self.purpose, epsilon=epsilon, delta=delta, session=self.id,
-            details=details)
+            details=details, kind=kind)
         return {p.name: BudgetStatus(p.name, self.purpose, self.analyst, b.scope, b.epsilon,
                                      eps, b.delta, dlt).epsilon_remaining
                 for p, b, (eps, dlt) in zip(products, budgets, spent)}
@@ -342,6 +368,31 @@ class Session:
         """
         self.check_open()
         return self.backend.rows(self, sql)
+
+    def fit(self, estimator: str, features: "Iterable[str] | str", target: str | None = None,
+            *, epsilon: float | None = None, where: str | None = None,
+            evaluate: bool | None = None, table: str | None = None,
+            product: str | None = None, **options: Any) -> ModelRelease:
+        """Train a differentially private model on the owner's side; only the model returns.
+
+        ``estimator``: LogisticRegression, GaussianNB, LinearRegression, KMeans or PCA (or
+        ``logistic``, ``naive-bayes``, ``linear``, ``kmeans``, ``pca``). ``features``: columns
+        or expressions (``"expr AS name"``), or one select list as text, checked by the same
+        policy as a query; numeric ones need contract bounds, categorical ones declared
+        categories. ``target``: the column to predict (classifiers: declared classes;
+        regression: bounds). ``epsilon`` is the whole fit's (default: the purpose's), reserved
+        before any data is read; ``where`` filters the rows; ``evaluate`` (default: for
+        supervised models) spends part of it on a held-out estimate; ``options`` are the
+        estimator's hyperparameters (e.g. ``C=0.5``, ``n_clusters=4``).
+        """
+        self.check_open()
+        items = (features,) if isinstance(features, str) else tuple(map(str, features))
+        if len(items) == 1 and isinstance(features, str):
+            from .query.fit import split_select_list
+
+            items = tuple(split_select_list(features))
+        return self.backend.fit(self, FitRequest(estimator, items, target, epsilon, where,
+                                                 evaluate, table, product, dict(options)))
 
     def explain(self, sql: str, *, epsilon: float | None = None, delta: float | None = None,
                 mechanism: str = "laplace") -> Explanation:

@@ -3,7 +3,7 @@
 :class:`Release` (a differentially private aggregate), :class:`RowRelease` (rows of a row-access
 purpose), :class:`Explanation` (a plan and its noise, spending nothing) and
 :class:`BudgetStatus` (spent and remaining budget), :class:`PurposeRequest` (a request for a
-purpose that needs approval). Each owns ``to_wire()`` (a JSON-able dict:
+purpose that needs approval), :class:`ModelRelease` (a model trained on the owner's side). Each owns ``to_wire()`` (a JSON-able dict:
 frames as base64 Arrow IPC, dtypes and column order kept) and ``from_wire(d)``; the server, the
 HTTP backend and the lab's MIME bundle all go through them, so a field is spelled once.
 
@@ -170,6 +170,72 @@ class RowRelease:
 
     def __repr__(self) -> str:
         return f"<{self.summary()}>\n{self.frame.head(10).to_string(index=False)}"
+
+
+@dataclass(frozen=True)
+class ModelRelease:
+    """A model trained inside the trust boundary: only its fitted parameters and its card
+    crossed it. ``model`` is a scikit-learn Pipeline (the contract's encoding, then the
+    diffprivlib estimator) rebuilt from them: call ``predict`` or ``transform`` on a frame
+    with the feature columns. ``card`` says what it was trained on: features with their
+    bounds or categories, the target and its classes, the encoding, rows (a noisy count, one
+    row per privacy unit), how epsilon was split, and the held-out ``evaluation``."""
+
+    estimator: str
+    params: dict
+    card: dict
+    epsilon: float
+    delta: float
+    purpose: str
+    products: tuple[str, ...]
+    release_id: str
+    notes: tuple[str, ...] = ()
+    remaining: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> Any:
+        """The fitted estimator, as a Pipeline over the feature columns (built on first use)."""
+        cached = self.__dict__.get("_model")
+        if cached is None:
+            from .query.fit import build_model
+
+            cached = build_model(self.estimator, self.params, self.card)
+            object.__setattr__(self, "_model", cached)
+        return cached
+
+    @property
+    def evaluation(self) -> dict | None:
+        """The held-out estimate: ``metric``, ``value``, ``ci95``, ``test_rows`` (noisy)."""
+        return self.card.get("evaluation")
+
+    def to_wire(self) -> dict[str, Any]:
+        """The model as the server sends it (parameters and card: plain JSON)."""
+        return _to_wire(self, ())
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> "ModelRelease":
+        """The model :meth:`to_wire` sent."""
+        return _from_wire(cls, d, ())
+
+    def summary(self) -> str:
+        """One line: id, estimator, features, what it spent, its held-out estimate."""
+        feats = ", ".join(f["name"] for f in self.card.get("features", ()))
+        target = (self.card.get("target") or {}).get("name")
+        line = (f"ModelRelease {self.release_id}: {self.estimator}"
+                + (f" of {target}" if target else "") + f" on {feats}; ε {self.epsilon:g}")
+        ev = self.evaluation
+        if ev and ev.get("value") is not None and ev.get("value") == ev.get("value"):
+            lo, hi = ev.get("ci95") or (None, None)
+            line += f"; held-out {ev['metric']} {ev['value']:.3f}"
+            if lo is not None and lo == lo:
+                line += f" (95%: {lo:.3f}–{hi:.3f})"
+        return line
+
+    def __str__(self) -> str:
+        return "\n".join([self.summary(), *self.notes])
+
+    def __repr__(self) -> str:
+        return f"<{self.summary()}>"
 
 
 @dataclass(frozen=True, repr=False)

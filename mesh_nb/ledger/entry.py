@@ -28,6 +28,9 @@ KINDS: tuple[str, ...] = (
     "purpose.requested", "purpose.approved", "purpose.denied",
     # mesh governance (mesh_nb.governance): a bind refused by an error-level mesh-wide rule
     "session.refused",
+    # a differentially private model trained on the owner's side (mesh_nb.query.fit): its
+    # spend; a fit that fails after it records query.failed with the same release id
+    "model.released",
 )
 
 #: The only keys ``details`` may hold, and their types. Values are names, counts, ids and
@@ -54,6 +57,9 @@ DETAIL_TYPES: Mapping[str, Any] = MappingProxyType({
     "previous_session": str,
     "request": str,               # a purpose request id (mesh_nb.server)
     "approver": str,              # who approved or denied it, as the contract names them
+    "estimator": str,             # a model's estimator class (model.released)
+    "features": list[str],        # a model's feature names (model.released)
+    "target": str,                # a model's target name, "" without one (model.released)
 })
 
 GENESIS = "0" * 64

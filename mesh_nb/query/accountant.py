@@ -75,6 +75,10 @@ class Accountant:
         self.mechanisms.append(mech)
         return mech
 
+    def charge(self, name: str, mechanism: str, epsilon: float, delta: float = 0.0) -> None:
+        """Register a draw made outside these mechanisms (a diffprivlib model's own noise)."""
+        self.draws[name] = Draw(name, mechanism, epsilon, delta, 0.0)
+
     def threshold(self, delta: float) -> None:
         """Register the delta a noisy threshold on group counts spends."""
         self.draws["threshold"] = Draw("threshold", "threshold", 0.0, delta, 0.0)

@@ -165,7 +165,7 @@ def _greatest(a: exp.Expression, b: exp.Expression) -> exp.Greatest:
     return exp.Greatest(this=a, expressions=[b], ignore_nulls=True)
 
 
-def _clamp(value: exp.Expression, lo: float, hi: float, center: float = 0.0, *,
+def clamp(value: exp.Expression, lo: float, hi: float, center: float = 0.0, *,
            nullable: bool = True) -> exp.Expression:
     """``value`` clamped to [lo, hi] (minus ``center``); NULL stays NULL.
 
@@ -220,7 +220,7 @@ class _Builder:
         """A sum of ``agg``'s clamped present values, minus ``center`` each (see Measurement)."""
         lo, hi = agg.bounds
         present = None if self.required(agg.column) else agg.value
-        return self.add("sum", _clamp(agg.value, lo, hi, nullable=False), sensitivity,
+        return self.add("sum", clamp(agg.value, lo, hi, nullable=False), sensitivity,
                         center=float(center), fill=float(lo), present=present)
 
     def count(self, value: exp.Expression | None = None) -> str:
@@ -252,14 +252,14 @@ class _Builder:
             return Output(agg.name, "avg", (s1, self.nonnull(agg)), agg.bounds)
         if agg.func in ("var", "stddev"):
             s1 = self.clamped_sum(agg, k * half, mid)
-            centered = _clamp(agg.value, lo, hi, mid, nullable=nullable)
+            centered = clamp(agg.value, lo, hi, mid, nullable=nullable)
             square = exp.Paren(this=exp.Mul(this=centered, expression=centered.copy()))
             s2 = self.add("sum", square, k * half * half)
             return Output(agg.name, agg.func, (s1, s2, self.nonnull(agg)), agg.bounds,
                           sample=agg.sample)
         if agg.func in ("median", "quantile"):
             q = 0.5 if agg.func == "median" else float(agg.quantile)
-            offset = exp.Paren(this=exp.Sub(this=_clamp(agg.value, lo, hi, nullable=nullable),
+            offset = exp.Paren(this=exp.Sub(this=clamp(agg.value, lo, hi, nullable=nullable),
                                             expression=_number(lo)))
             floor = exp.Floor(this=exp.Div(this=offset, expression=_number((hi - lo) / HIST_BINS),
                                            typed=False, safe=False))
@@ -422,6 +422,28 @@ def from_where(tables: tuple[TableRef, ...], joins: tuple[exp.Expression, ...],
     return select if where is None else select.where(where.copy(), copy=False)
 
 
+def at_most(rows: exp.Select, k: int) -> exp.Select:
+    """``rows`` (which project the privacy unit as ``__unit`` and a uniform draw as ``__r``)
+    keeping at most ``k`` random rows of each unit: the contribution bound."""
+    order = exp.Order(expressions=[exp.Ordered(this=exp.column("__r"), nulls_first=False)])
+    window = exp.Window(this=exp.RowNumber(), partition_by=[exp.column("__unit")],
+                        order=order, over="OVER")
+    numbered = exp.select(exp.Star(), exp.alias_(window, "__rn")).from_(
+        rows.subquery(copy=False), copy=False)
+    return exp.select(exp.Star()).from_(numbered.subquery(copy=False), copy=False).where(
+        exp.LTE(this=exp.column("__rn"), expression=_number(k)), copy=False)
+
+
+def unit_columns(t0: TableRef, *, draw: bool = True) -> list[exp.Expression]:
+    """The privacy unit of the first table as ``__unit`` (and a uniform draw as ``__r``): the
+    first projections of rows that :func:`at_most` bounds."""
+    columns: list[exp.Expression] = [
+        exp.alias_(exp.column(t0.privacy_unit, table=t0.alias, quoted=True), "__unit")]
+    if draw:
+        columns.append(exp.alias_(exp.Rand(), "__r"))
+    return columns
+
+
 def _query(q: CheckedQuery, k: int, measurements: list[Measurement],
            trees: dict[str, tuple[exp.Expression | None, exp.Expression | None]], *,
            bounded: bool = True) -> exp.Select:
@@ -435,9 +457,7 @@ def _query(q: CheckedQuery, k: int, measurements: list[Measurement],
     t0 = q.tables[0]
     source = histogram_sources(measurements)
     measurements = [m for m in measurements if source.get(m.name, m.name) == m.name]
-    columns = [exp.alias_(exp.column(t0.privacy_unit, table=t0.alias, quoted=True), "__unit")]
-    if bounded:
-        columns.append(exp.alias_(exp.Rand(), "__r"))
+    columns = unit_columns(t0, draw=bounded)
     columns += [exp.alias_(g.expr.copy(), g.name, quoted=True) for g in q.group_keys]
     columns += [exp.alias_(trees[m.name][0].copy(), f"v_{m.name}", quoted=True)
                 for m in measurements if m.value is not None]
@@ -445,13 +465,7 @@ def _query(q: CheckedQuery, k: int, measurements: list[Measurement],
                 for m in measurements if m.corrected and m.present is not None]
     rows = from_where(q.tables, q.joins, q.where).select(*columns, copy=False)
     if bounded:
-        order = exp.Order(expressions=[exp.Ordered(this=exp.column("__r"), nulls_first=False)])
-        window = exp.Window(this=exp.RowNumber(), partition_by=[exp.column("__unit")],
-                            order=order, over="OVER")
-        numbered = exp.select(exp.Star(), exp.alias_(window, "__rn")).from_(
-            rows.subquery(copy=False), copy=False)
-        rows = exp.select(exp.Star()).from_(numbered.subquery(copy=False), copy=False).where(
-            exp.LTE(this=exp.column("__rn"), expression=_number(k)), copy=False)
+        rows = at_most(rows, k)
 
     def named(agg: exp.Expression, name: str) -> exp.Alias:
         return exp.alias_(agg, name, quoted=True)

@@ -34,14 +34,17 @@ def _contracts(session: "Session") -> dict:
     return {p.name: p.contract for p in session.products}
 
 
-def _defaults(session: "Session", epsilon: float | None, delta: float | None
-              ) -> tuple[float, float]:
-    purposes = [p.contract.purposes[session.purpose] for p in session.products]
+def defaults(session: "Session", epsilon: float | None, delta: float | None,
+             products: "tuple | None" = None) -> tuple[float, float]:
+    """The epsilon and delta of one request over ``products`` (default: every bound one):
+    the purpose's defaults, checked against ``maxEpsilonPerQuery``."""
+    products = products or session.products
+    purposes = [p.contract.purposes[session.purpose] for p in products]
     if epsilon is None:
         epsilon = min(p.default_epsilon for p in purposes)
     if not epsilon > 0:
         raise PolicyViolation("epsilon", "epsilon must be positive", "give e.g. --epsilon 0.5")
-    for p, spec in zip(session.products, purposes):
+    for p, spec in zip(products, purposes):
         cap = spec.max_epsilon_per_query
         if cap is not None and epsilon > cap + 1e-12:
             raise PolicyViolation("epsilon-too-large", f"epsilon {epsilon:g} is above the "
@@ -116,7 +119,7 @@ def _plan(session: "Session", sql: str, *, epsilon: float | None, delta: float |
             checked = policy.check(sql, _contracts(session), session.purpose)
         except RecursionError:  # a tree walk deeper than the parse-time bounds foresaw
             raise too_deep() from None
-        eps, dlt = _defaults(session, epsilon, delta)
+        eps, dlt = defaults(session, epsilon, delta)
         t0 = checked.tables[0]
         one_row_per_unit = (len(checked.tables) == 1  # declared: no data is read here
                             and session.engine.declares_unique(t0.product, t0.table))
