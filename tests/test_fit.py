@@ -212,3 +212,16 @@ def test_parameters_vary_as_the_mechanism_says(mesh, demo_dir) -> None:
 
     assert abs(np.mean(rows[1.0]) - exact) < 4 * sd(1.0) / math.sqrt(8)
     assert 0.4 * sd(0.02) < np.std(rows[0.02], ddof=1) < 2.0 * sd(0.02)
+
+
+@pytest.mark.parametrize("estimator,options", [
+    ("KMeans", {"n_clusters": 10_000}), ("KMeans", {"n_clusters": 0}),
+    ("LogisticRegression", {"C": float("nan")}), ("LogisticRegression", {"max_iter": 10**9}),
+    ("LogisticRegression", {"fit_intercept": 1}), ("PCA", {"n_components": "2"}),
+])
+def test_options_out_of_range_are_refused_before_any_spend(session, estimator, options) -> None:
+    target = "churned" if estimator == "LogisticRegression" else None
+    with pytest.raises(PolicyViolation, match="fit-option") as info:
+        session.fit(estimator, FEATURES, target=target, epsilon=0.25, **options)
+    assert ".." in info.value.fix or "no options" in info.value.fix
+    assert _spent(session) == 0.0

@@ -68,7 +68,7 @@ class Estimator:
 
     name: str
     task: str  # "classification" | "regression" | "unsupervised"
-    options: dict[str, type]  # analyst options (hyperparameters: data-independent)
+    options: dict[str, tuple[type, float, float]]  # analyst options: (type, min, max)
     fitted: tuple[str, ...]  # the attributes that make the fitted model (released)
     aliases: tuple[str, ...] = ()
 
@@ -79,16 +79,17 @@ class Estimator:
 
 ESTIMATORS: dict[str, Estimator] = {e.name: e for e in (
     Estimator("LogisticRegression", "classification",
-              {"C": float, "max_iter": int, "fit_intercept": bool},
+              {"C": (float, 1e-4, 1e4), "max_iter": (int, 1, 1000),
+               "fit_intercept": (bool, 0, 1)},
               ("coef_", "intercept_", "classes_"), ("logistic", "logistic-regression")),
     Estimator("GaussianNB", "classification", {},
               ("theta_", "var_", "class_prior_", "class_count_", "classes_"),
               ("naive-bayes", "gaussian-nb", "nb")),
-    Estimator("LinearRegression", "regression", {"fit_intercept": bool},
+    Estimator("LinearRegression", "regression", {"fit_intercept": (bool, 0, 1)},
               ("coef_", "intercept_"), ("linear", "linear-regression")),
-    Estimator("KMeans", "unsupervised", {"n_clusters": int},
+    Estimator("KMeans", "unsupervised", {"n_clusters": (int, 1, 64)},
               ("cluster_centers_",), ("kmeans", "k-means")),
-    Estimator("PCA", "unsupervised", {"n_components": int},
+    Estimator("PCA", "unsupervised", {"n_components": (int, 1, MAX_ENCODED)},
               ("components_", "mean_", "explained_variance_", "explained_variance_ratio_",
                "singular_values_", "noise_variance_", "n_components_"), ("pca",)),
 )}
@@ -234,13 +235,15 @@ def check_fit(estimator: str, features: Sequence[str] | str, target: str | None,
         raise PolicyViolation("fit-features", f"two inputs are named {', '.join(dupes)}",
                               "name each feature once (`expr AS name`)")
     options = dict(options or {})
+    allowed = ", ".join(f"{k} ({t.__name__} {lo:g}..{hi:g})"
+                        for k, (t, lo, hi) in est.options.items()) or "no options"
     for key, value in options.items():
-        tp = est.options.get(key)
+        tp, lo, hi = est.options.get(key, (None, 0, 0))
         if tp is None or isinstance(value, bool) != (tp is bool) or not isinstance(
-                value, (int, float) if tp is float else tp):
-            allowed = ", ".join(f"{k} ({t.__name__})" for k, t in est.options.items())
+                value, (int, float) if tp is float else tp) or not (
+                isinstance(value, bool) or (math.isfinite(value) and lo <= value <= hi)):
             raise PolicyViolation("fit-option", f"{est.name} takes no option `{str(key)[:64]}` "
-                                  "of that type", f"use {allowed or 'no options'}")
+                                  "of that type or value", f"use {allowed}")
     keys = [(n, e) for n, e, is_target in inputs
             if (_categorical(e, types) if not is_target else est.task == "classification")]
     aggs = [(n, e) for n, e, is_target in inputs if (n, e) not in keys]
