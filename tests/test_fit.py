@@ -225,3 +225,25 @@ def test_options_out_of_range_are_refused_before_any_spend(session, estimator, o
         session.fit(estimator, FEATURES, target=target, epsilon=0.25, **options)
     assert ".." in info.value.fix or "no options" in info.value.fix
     assert _spent(session) == 0.0
+
+
+def test_missing_values_encode_to_the_middle_or_no_category() -> None:
+    """The engine hands masked arrays back: a masked value is missing, never its fill value
+    (a masked boolean's fill is True: it must not become a churned customer)."""
+    from mesh_nb.query.fit import Feature, _labels, encode
+
+    target = Feature("churned", "categorical", None, (False, True))
+    labels = _labels(target, np.ma.masked_array([True, False, True], mask=[False, True, False]))
+    assert list(labels) == [True, None, True]
+    spend = Feature("spend", "numeric", (0.0, 500.0))
+    plan = Feature("plan", "categorical", None, ("basic", "pro"))
+    X = encode([spend, plan], [np.ma.masked_array([0.0, 250.0, 9e9], mask=[False, True, False]),
+                               np.ma.masked_array(["pro", "basic", "pro"],
+                                                  mask=[False, False, True])])
+    np.testing.assert_array_equal(X, [[-1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+def test_pca_components_beyond_the_encoding_are_refused_before_any_spend(session) -> None:
+    with pytest.raises(PolicyViolation, match="fit-option"):
+        session.fit("pca", ["monthly_spend", "plan"], epsilon=0.25, n_components=5)
+    assert _spent(session) == 0.0

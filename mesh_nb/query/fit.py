@@ -284,9 +284,17 @@ def check_fit(estimator: str, features: Sequence[str] | str, target: str | None,
         raise PolicyViolation("fit-target", f"the target `{tgt.name}` declares fewer than two "
                               "classes", "use a target with two or more declared values")
     spec = FitSpec(est, feats, tgt, checked, options, exprs)
-    if spec.encoded_width > MAX_ENCODED:
-        raise PolicyViolation("fit-features", f"the features encode to {spec.encoded_width} "
+    width = spec.encoded_width
+    if width > MAX_ENCODED:
+        raise PolicyViolation("fit-features", f"the features encode to {width} "
                               f"columns; at most {MAX_ENCODED}", "use fewer categorical features")
+    if width == 0:
+        raise PolicyViolation("fit-features", "the features encode to no column",
+                              "use features with bounds or declared categories")
+    k = options.get("n_components")
+    if k is not None and k > width:
+        raise PolicyViolation("fit-option", f"n_components {k} is more than the {width} "
+                              "encoded columns", f"give n_components between 1 and {width}")
     return spec
 
 
@@ -343,19 +351,30 @@ def encode(features: Sequence[Feature], columns: Sequence[Any]) -> np.ndarray:
             scaled = (np.clip(x, lo, hi) - mid) / half
             parts.append(np.where(np.isnan(scaled), 0.0, scaled)[:, None])
         else:
-            values = np.asarray(col, dtype=object)
+            values = objects(col)
             parts.append(np.stack([_equal(values, c) for c in f.categories], axis=1)
                          if f.categories else np.zeros((n, 0)))
     return np.hstack(parts).astype(float) if parts else np.zeros((n, 0))
 
 
-def _floats(col: Any) -> np.ndarray:
-    """Numbers with missing values as NaN (masked arrays, None, pandas NA)."""
+def objects(col: Any) -> np.ndarray:
+    """Values as Python objects, missing ones (a masked entry, pandas NA, NaN) as None."""
     if isinstance(col, np.ma.MaskedArray):
-        return col.astype(float).filled(np.nan)
+        out = np.asarray(col.data, dtype=object).copy()
+        out[np.ma.getmaskarray(col)] = None
+    else:
+        out = np.asarray(col, dtype=object).copy()
     import pandas as pd
 
-    return pd.to_numeric(pd.Series(np.asarray(col, dtype=object)), errors="coerce").to_numpy(
+    out[pd.isna(out)] = None
+    return np.array([v.item() if isinstance(v, np.generic) else v for v in out], dtype=object)
+
+
+def _floats(col: Any) -> np.ndarray:
+    """Numbers with missing values as NaN (masked arrays, None, pandas NA)."""
+    import pandas as pd
+
+    return pd.to_numeric(pd.Series(objects(col)), errors="coerce").to_numpy(
         dtype=float, na_value=np.nan)
 
 
@@ -363,7 +382,7 @@ def _equal(values: np.ndarray, category: Any) -> np.ndarray:
     """1.0 where a value is the category (a string matches only a string: ``'1'`` is not 1)."""
     want = (isinstance(category, str), category)
     return np.array([1.0 if v is not None and (isinstance(v, str), v) == want else 0.0
-                     for v in _pythonic(values)])
+                     for v in values])
 
 
 def _labels(target: Feature, col: Any) -> np.ndarray:
@@ -371,15 +390,9 @@ def _labels(target: Feature, col: Any) -> np.ndarray:
     classifier, numbers clamped to the bounds (NaN when missing) for a regression."""
     if target.kind == "numeric":
         return np.clip(_floats(col), *target.bounds)
-    values = np.asarray(col.filled(None) if isinstance(col, np.ma.MaskedArray) else col,
-                        dtype=object)
     lookup = {(type(c) is str, c): c for c in target.categories}
     return np.array([lookup.get((type(v) is str, v)) if v is not None else None
-                     for v in _pythonic(values)], dtype=object)
-
-
-def _pythonic(values: np.ndarray) -> list:
-    return [v.item() if isinstance(v, np.generic) else v for v in values]
+                     for v in objects(col)], dtype=object)
 
 
 def _labelled(target: Feature, y: np.ndarray) -> np.ndarray:
@@ -436,9 +449,6 @@ def _estimator(spec: FitSpec, epsilon: float) -> Any:
         return dpm.KMeans(n_clusters=int(o.get("n_clusters", 3)), bounds=(lo, hi), **common)
     if name == "PCA":
         k = int(o.get("n_components", min(2, d)))
-        if not 1 <= k <= d:
-            raise PolicyViolation("fit-option", f"n_components {k} is not in 1..{d}",
-                                  f"give n_components between 1 and {d}")
         return dpm.PCA(n_components=k, data_norm=norm, bounds=(lo, hi), centered=False,
                        **common)
     raise MeshError(f"internal: no estimator builder for {name}")
