@@ -386,3 +386,17 @@ def test_a_spark_query_past_its_deadline_is_cancelled_and_charged(mesh) -> None:
     after = mesh.bind("sales", purpose=CHURN, analyst="spark-slow", engine="spark")
     assert len(after.query("SELECT COUNT(*) AS n FROM sales.orders", epsilon=0.1).frame) == 1
     after.end()
+
+
+def test_models_train_on_spark_too(mesh) -> None:
+    """A fit's engine query (one random row per unit, clamped, total) runs on Spark as on
+    DuckDB; the rest of the fit happens in this process."""
+    s = mesh.bind("customers", purpose=CHURN, analyst="spark-fit", engine="spark")
+    r = s.fit("logistic", ["monthly_spend", "plan", "region"], target="churned", epsilon=0.5)
+    assert set(r.model.predict(pd.DataFrame({"monthly_spend": [10.0], "plan": ["pro"],
+                                             "region": ["south"]}))) <= {False, True}
+    assert 25_000 < r.card["rows"] < 45_000 and r.evaluation["value"] > 0.6
+    k = s.fit("kmeans", ["monthly_spend", "plan"], epsilon=0.25, n_clusters=3)
+    assert len(k.params["cluster_centers_"]) == 3
+    kinds = [e.kind for e in mesh.ledger("customers").entries(analyst="spark-fit")]
+    assert kinds.count("model.released") == 2 and "query.failed" not in kinds
