@@ -16,17 +16,19 @@ from .values import BudgetStatus, Explanation, ModelRelease, Release, RowRelease
 if TYPE_CHECKING:
     from .contract import Contract, check_contract, load_contract
     from .demo import demo_mesh
-    from .mesh import Mesh, Product, open_mesh
+    from .mesh import Mesh, MeshWarning, Product, ProductBroken, open_mesh
 
 _LAZY = {"Contract": "contract", "check_contract": "contract", "load_contract": "contract",
-         "Mesh": "mesh", "Product": "mesh", "open_mesh": "mesh", "demo_mesh": "demo"}
+         "Mesh": "mesh", "Product": "mesh", "open_mesh": "mesh", "demo_mesh": "demo",
+         "MeshWarning": "mesh", "ProductBroken": "mesh"}
 """Names whose module imports pydantic, YAML, the ODCS schema or cryptography: each loads on
 first use, so ``import mesh_nb`` (and ``mesh-nb --help``) stays fast."""
 
 __all__ = [
     "BudgetExceeded", "BudgetStatus", "Contract", "ContractError", "Explanation",
-    "LedgerTampered", "Mesh", "MeshError", "NotFound", "PolicyViolation", "Problem", "Product",
-    "ModelRelease", "QueryFailed", "Release", "RowRelease", "Session",
+    "LedgerTampered", "Mesh", "MeshError", "MeshWarning", "ModelRelease", "NotFound",
+    "PolicyViolation", "Problem", "Product", "ProductBroken", "QueryFailed", "Release",
+    "RowRelease", "Session",
     "check_contract", "demo_mesh", "load_contract", "open_mesh", "scan", "load_ipython_extension",
     "unload_ipython_extension",
 ]
