@@ -247,3 +247,16 @@ def test_pca_components_beyond_the_encoding_are_refused_before_any_spend(session
     with pytest.raises(PolicyViolation, match="fit-option"):
         session.fit("pca", ["monthly_spend", "plan"], epsilon=0.25, n_components=5)
     assert _spent(session) == 0.0
+
+
+def test_linear_regression_beats_the_mean(demo_dir, session) -> None:
+    """diffprivlib's LinearRegression (functional mechanism) on one-hot blocks with their
+    reference category dropped: its held-out RMSE (noisy) is below the target's spread, which
+    the full one-hot encoding missed by a factor of 4 (an unbounded noisy objective)."""
+    spend = pd.read_parquet(next(demo_dir.glob("customers/**/*.parquet")))["monthly_spend"]
+    r = session.fit("linear", ["plan", "region"], target="monthly_spend", epsilon=1.0)
+    assert r.card["drop_first"] and len(r.params["coef_"]) == 2 + 4
+    assert r.evaluation["metric"] == "rmse"
+    assert r.evaluation["value"] < 0.9 * float(spend.std())
+    pred = r.model.predict(pd.DataFrame({"plan": ["basic", "pro"], "region": ["north", "x"]}))
+    assert pred[0] < pred[1]  # the demo's pro plans spend more than basic ones

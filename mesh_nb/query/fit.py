@@ -71,6 +71,9 @@ class Estimator:
     options: dict[str, tuple[type, float, float]]  # analyst options: (type, min, max)
     fitted: tuple[str, ...]  # the attributes that make the fitted model (released)
     aliases: tuple[str, ...] = ()
+    #: One-hot blocks drop their first declared category (the reference): an unregularized
+    #: linear model's noisy objective is unbounded along a block that sums to the intercept.
+    drop_first: bool = False
 
     @property
     def supervised(self) -> bool:
@@ -86,7 +89,7 @@ ESTIMATORS: dict[str, Estimator] = {e.name: e for e in (
               ("theta_", "var_", "class_prior_", "class_count_", "classes_"),
               ("naive-bayes", "gaussian-nb", "nb")),
     Estimator("LinearRegression", "regression", {"fit_intercept": (bool, 0, 1)},
-              ("coef_", "intercept_"), ("linear", "linear-regression")),
+              ("coef_", "intercept_"), ("linear", "linear-regression"), drop_first=True),
     Estimator("KMeans", "unsupervised", {"n_clusters": (int, 1, 64)},
               ("cluster_centers_",), ("kmeans", "k-means")),
     Estimator("PCA", "unsupervised", {"n_components": (int, 1, MAX_ENCODED)},
@@ -118,10 +121,14 @@ class Feature:
     categories: tuple | None = None
     column: str | None = None  # the source column, product.table.column
 
-    @property
-    def width(self) -> int:
-        """Encoded columns: 1, or one per declared category."""
-        return 1 if self.kind == "numeric" else len(self.categories or ())
+    def encoded(self, drop_first: bool = False) -> tuple:
+        """The categories that get a one-hot column (all, or all but the first)."""
+        cats = tuple(self.categories or ())
+        return cats[1:] if drop_first else cats
+
+    def width(self, drop_first: bool = False) -> int:
+        """Encoded columns: 1, or one per encoded category."""
+        return 1 if self.kind == "numeric" else len(self.encoded(drop_first))
 
     def to_card(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
@@ -151,7 +158,7 @@ class FitSpec:
 
     @property
     def encoded_width(self) -> int:
-        return sum(f.width for f in self.features)
+        return sum(f.width(self.estimator.drop_first) for f in self.features)
 
 
 def _plain(value: Any) -> Any:
@@ -336,11 +343,12 @@ def fit_query(spec: FitSpec) -> exp.Select:
 
 # -- 4. encode and train ------------------------------------------------------------------------
 
-def encode(features: Sequence[Feature], columns: Sequence[Any]) -> np.ndarray:
+def encode(features: Sequence[Feature], columns: Sequence[Any], drop_first: bool = False
+           ) -> np.ndarray:
     """The encoded matrix of ``columns`` (one array per feature, in order), from the
     contract alone: numeric values clamped and scaled to [-1, 1] by their bounds (missing: 0,
     the middle), categorical ones one-hot over the declared categories (missing or outside
-    the set: all zeros)."""
+    the set: all zeros; ``drop_first``: the first category is the reference, all zeros too)."""
     n = len(columns[0]) if len(columns) else 0
     parts = []
     for f, col in zip(features, columns, strict=True):
@@ -352,8 +360,9 @@ def encode(features: Sequence[Feature], columns: Sequence[Any]) -> np.ndarray:
             parts.append(np.where(np.isnan(scaled), 0.0, scaled)[:, None])
         else:
             values = objects(col)
-            parts.append(np.stack([_equal(values, c) for c in f.categories], axis=1)
-                         if f.categories else np.zeros((n, 0)))
+            cats = f.encoded(drop_first)
+            parts.append(np.stack([_equal(values, c) for c in cats], axis=1)
+                         if cats else np.zeros((n, 0)))
     return np.hstack(parts).astype(float) if parts else np.zeros((n, 0))
 
 
@@ -513,8 +522,8 @@ def build_model(estimator: str, params: dict[str, Any], card: dict[str, Any]) ->
             if attr == "intercept_" and value.ndim == 0:
                 value = float(value)
         setattr(model, attr, value)
-    width = sum(f.width for f in features)
-    model.n_features_in_ = width
+    drop = bool(card.get("drop_first"))
+    model.n_features_in_ = sum(f.width(drop) for f in features)
     if est.name == "KMeans":
         model._n_threads = 1
         model.n_clusters = len(params["cluster_centers_"])
@@ -522,7 +531,7 @@ def build_model(estimator: str, params: dict[str, Any], card: dict[str, Any]) ->
         model.n_components = int(params["n_components_"])
         model.whiten = False
         model.n_samples_ = int(card.get("rows") or 0)
-    return Pipeline([("encode", encoder_class()(card["features"])), ("model", model)])
+    return Pipeline([("encode", encoder_class()(card["features"], drop)), ("model", model)])
 
 
 _ENCODER: list[type] = []
@@ -538,8 +547,9 @@ def encoder_class() -> type:
         """Encodes feature columns from the contract alone (see :func:`encode`): a frame with
         the features' columns, or a 2-D array with them in order. ``fit`` learns nothing."""
 
-        def __init__(self, features: list[dict] | None = None):
+        def __init__(self, features: list[dict] | None = None, drop_first: bool = False):
             self.features = features
+            self.drop_first = drop_first
 
         def fit(self, X: Any = None, y: Any = None) -> "ContractEncoder":
             return self
@@ -562,7 +572,7 @@ def encoder_class() -> type:
                     raise MeshError(f"expected {len(feats)} feature columns "
                                     f"({', '.join(f.name for f in feats)})")
                 cols = [arr[:, i] for i in range(len(feats))]
-            return encode(feats, cols)
+            return encode(feats, cols, self.drop_first)
 
     ContractEncoder.__module__ = __name__
     _ENCODER.append(ContractEncoder)
@@ -690,7 +700,7 @@ def _train_and_evaluate(session: "Session", spec: FitSpec, job: Any, shares: dic
     acc = Accountant()
     cols = job.columns()
     feats = [cols[f"x{i}"] for i in range(len(spec.features))]
-    X = encode(spec.features, feats)
+    X = encode(spec.features, feats, spec.estimator.drop_first)
     y = _labels(spec.target, cols[TARGET]) if spec.target is not None else None
     split = np.asarray(_floats(cols[SPLIT]))
     keep = np.ones(len(X), dtype=bool) if y is None else _labelled(spec.target, y)
@@ -719,7 +729,10 @@ def _train_and_evaluate(session: "Session", spec: FitSpec, job: Any, shares: dic
         "target": spec.target.to_card() if spec.target else None,
         "encoding": "numeric features clamped to their contract bounds and scaled to [-1, 1] "
                     "(missing: 0); categorical ones one-hot over the declared categories "
-                    "(missing or undeclared: all zeros)",
+                    "(missing or undeclared: all zeros)"
+                    + ("; the first category of each is the reference (dropped)"
+                       if spec.estimator.drop_first else ""),
+        "drop_first": spec.estimator.drop_first,
         "rows_per_unit": "one random row per privacy unit",
         "rows": size, "anchor_rows": anchors,
         "epsilon_model": shares["model"], "epsilon_size": shares["size"],
@@ -737,8 +750,9 @@ def _train_and_evaluate(session: "Session", spec: FitSpec, job: Any, shares: dic
 def data_norm(spec: FitSpec) -> float:
     """The largest L2 norm of an encoded row: 1 per numeric feature (in [-1, 1]) and 1 per
     one-hot block (one 1 at most)."""
-    return math.sqrt(sum(1 for f in spec.features if f.kind == "numeric")
-                     + sum(1 for f in spec.features if f.kind == "categorical" and f.width)) or 1.0
+    blocks = sum(1 for f in spec.features
+                 if f.kind == "categorical" and f.width(spec.estimator.drop_first))
+    return math.sqrt(sum(1 for f in spec.features if f.kind == "numeric") + blocks) or 1.0
 
 
 def _notes(spec: FitSpec, card: dict[str, Any]) -> Iterable[str]:
