@@ -44,7 +44,7 @@ import pandas as pd
 
 from pii_frames import LabeledFrame
 
-__all__ = ["holdout_frame", "holdout_frames", "obfuscate", "KINDS", "POOL"]
+__all__ = ["holdout_frame", "holdout_frames", "obfuscate", "phone", "KINDS", "POOL"]
 
 POOL = 3_000
 """People (and free-text values) per domain; rows draw from them."""
@@ -262,7 +262,7 @@ class People:
 
 # phones: national numbering plans, written out (valid numbers by construction)
 
-def _phone(rng: np.random.Generator, country: str, style: str) -> str:
+def phone(rng: np.random.Generator, country: str, style: str) -> str:
     """A phone number of ``country`` in ``style``: national | intl | compact."""
     d = lambda k: _digits(rng, k)  # noqa: E731
     mobile = rng.random() < 0.6
@@ -477,7 +477,7 @@ def _hr(p: People) -> list[Column]:
                     else f"{p.given[i][0]}.{p.surname[(i + 3) % len(p)][0]}. {p.surname[i]}")),
         ("work_email", "EMAIL_ADDRESS", "email-plus-subdomain", lambda i: _email(p, i, "plus")),
         ("private_email", "EMAIL_ADDRESS", "email-upper", lambda i: _email(p, i, "upper")),
-        ("mobile_private", "PHONE_NUMBER", "phone-national-de", lambda i: _phone(r, "DE", ["national", "compact"][i % 2])),
+        ("mobile_private", "PHONE_NUMBER", "phone-national-de", lambda i: phone(r, "DE", ["national", "compact"][i % 2])),
         ("salary_iban", "IBAN_CODE", "iban-spaced", lambda i: _iban(r)),
         ("geb_datum", "DATE_TIME", "dob-text", lambda i: p.birthday[i].strftime("%d %b %Y")),
         ("home_address", "STREET_ADDRESS", "address-de", lambda i: _address(p, i, "DE")),
@@ -505,13 +505,13 @@ def _clinic(p: People) -> list[Column]:
         ("emergency_contact", "PHONE_NUMBER", "phone-free-text",
          lambda i: _fill(r, ["{rel} {g}, {ph}", "{g} ({rel}) - call {ph}", "{rel}: {ph} (evenings)"][r.integers(3)],
                          rel=["wife", "husband", "mother", "son", "neighbour"][r.integers(5)],
-                         g=p.given[(i + 11) % len(p)], ph=_phone(r, "GB", "national"))),
-        ("tel_fr", "PHONE_NUMBER", "phone-fr", lambda i: _phone(r, "FR", ["national", "intl", "compact"][i % 3])),
-        ("tel_in", "PHONE_NUMBER", "phone-in", lambda i: _phone(r, "IN", ["intl", "national", "compact"][i % 3])),
-        ("tel_jp", "PHONE_NUMBER", "phone-jp", lambda i: _phone(r, "JP", ["national", "intl"][i % 2])),
-        ("tel_br", "PHONE_NUMBER", "phone-br", lambda i: _phone(r, "BR", ["national", "intl"][i % 2])),
+                         g=p.given[(i + 11) % len(p)], ph=phone(r, "GB", "national"))),
+        ("tel_fr", "PHONE_NUMBER", "phone-fr", lambda i: phone(r, "FR", ["national", "intl", "compact"][i % 3])),
+        ("tel_in", "PHONE_NUMBER", "phone-in", lambda i: phone(r, "IN", ["intl", "national", "compact"][i % 3])),
+        ("tel_jp", "PHONE_NUMBER", "phone-jp", lambda i: phone(r, "JP", ["national", "intl"][i % 2])),
+        ("tel_br", "PHONE_NUMBER", "phone-br", lambda i: phone(r, "BR", ["national", "intl"][i % 2])),
         ("office_line", "PHONE_NUMBER", "phone-extension",
-         lambda i: _phone(r, ["GB", "US", "DE"][i % 3], "intl") + [" ext. ", " x", " Durchwahl "][i % 3]
+         lambda i: phone(r, ["GB", "US", "DE"][i % 3], "intl") + [" ext. ", " x", " Durchwahl "][i % 3]
          + str(r.integers(10, 999))),
         ("reason_for_visit", None, "symptom-text", lambda i: _fill(r, SYMPTOMS[r.integers(len(SYMPTOMS))])),
         ("blood_group", None, "category", lambda i: BLOOD[r.integers(len(BLOOD))]),
@@ -534,7 +534,7 @@ def _logistics(p: People) -> list[Column]:
         ("dest_city_local", "LOCATION", "city-native-script", lambda i: NATIVE_CITIES[r.integers(len(NATIVE_CITIES))]),
         ("depot", "LOCATION", "depot-city", lambda i: DEPOTS[r.integers(len(DEPOTS))]),
         ("driver_phone", "PHONE_NUMBER", "phone-intl-mixed",
-         lambda i: _phone(r, ["DE", "FR", "GB", "IN", "BR", "JP"][r.integers(6)], "intl")),
+         lambda i: phone(r, ["DE", "FR", "GB", "IN", "BR", "JP"][r.integers(6)], "intl")),
         ("warehouse_gps", None, "gps", lambda i: f"{r.uniform(43, 55):.5f}, {r.uniform(-3, 15):.5f}"),
         ("order_ref", None, "phone-like-id", lambda i: f"{r.integers(2019, 2025)}-{r.integers(1000, 9999)}-{r.integers(1000, 9999)}"),
         ("po_number", None, "phone-like-id", lambda i: f"PO {_digits(r, 4)} {_digits(r, 4)} {_digits(r, 2)}"),
@@ -561,7 +561,7 @@ def _crm(p: People) -> list[Column]:
                                             "The invoice {n} shows the wrong VAT.", "Please cancel my subscription."]))),
         ("callback", "PHONE_NUMBER", "phone-free-text",
          lambda i: _share(r, 0.25, lambda: _fill(r, ["Rückruf erbeten unter {ph}", "{g} bittet um Anruf: {ph}"],
-                                                  ph=_phone(r, "DE", "national"), g=p.given[i]),
+                                                  ph=phone(r, "DE", "national"), g=p.given[i]),
                           lambda: _fill(r, ["Kein Rückruf nötig.", "Fall {n} erledigt.", "Wartet auf Ersatzteil."]))),
         ("card_dashed", "CREDIT_CARD", "card-dashed", lambda i: _card(r, "-")),
         ("card_spaced", "CREDIT_CARD", "card-spaced", lambda i: _card(r, " ")),
@@ -571,7 +571,7 @@ def _crm(p: People) -> list[Column]:
         ("profile_url", "URL", "url-profile",
          lambda i: f"https://www.linkedin.com/in/{p.given_rom[i]}-{p.surname_rom[i]}-{r.integers(100, 9999)}"),
         ("customer_xml", "PHONE_NUMBER", "phone-xml",
-         lambda i: f"<contact><id>{i}</id><tel>{_phone(r, 'US', 'national')}</tel></contact>"),
+         lambda i: f"<contact><id>{i}</id><tel>{phone(r, 'US', 'national')}</tel></contact>"),
         ("agent_first_name", "PERSON", "name-given-latin", lambda i: p.given[(i * 5) % len(p)]),
         ("ticket_id", None, "uuid", lambda i: "-".join((_hex(r, 8), _hex(r, 4), "4" + _hex(r, 3), "a" + _hex(r, 3), _hex(r, 12)))),
         ("priority", None, "category", lambda i: PRIORITIES[r.integers(len(PRIORITIES))]),

@@ -426,8 +426,9 @@ def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_dist
     words = V.str.count(r"\s+").to_numpy() + 1
     if np.mean(words) >= 7 or np.mean(lengths) >= 80:
         v = _analyze_free_text(values, cue, distinct, min_distinct, list(evidence))
-        if v.entity is None and np.mean(lengths) < 120:
-            # long but not prose: addresses with district and postcode ('Rua ..., 37 - Centro, ...')
+        if v.entity is None and np.mean(lengths) < 120 and V.str.count(",").mean() >= 2:
+            # long but not prose, parts between commas: addresses with district and postcode
+            # ('Rua ..., 37 - Centro, Recife - PE, 50000-000')
             w = _analyze_values(V, values, cue, distinct, min_distinct, list(evidence), birth)
             if w.entity is not None:
                 return w
