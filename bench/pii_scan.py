@@ -1,6 +1,7 @@
 """Bench: mesh_nb's PII scan versus presidio-structured's PandasAnalysisBuilder.
 
-    python bench/pii_scan.py [--quick] [--venv DIR] [--no-structured] [--messy-only | --no-messy]
+    python bench/pii_scan.py [--quick] [--venv DIR] [--no-structured]
+                             [--messy-only | --holdout-only | --no-messy]
 
 Same frames for both: 100,000 x 14 and 1,000,000 x 14 generated frames (tests/pii_frames.py
 ``big_frame``) and the third-party tables in shared/data/pii. Column-level entity precision and
@@ -24,7 +25,9 @@ notebook hook keeps them); the one-time start-up cost is printed separately.
 
 Then a section on the held-out messy frames (tests/pii_messy.py, written without Faker and not
 tuned with the scan): column-level P/R of mesh_nb with real and obfuscated column names at
-5,000 and 100,000 rows, and of presidio-structured on the same frame, overall and per kind.
+5,000 and 100,000 rows, and of presidio-structured on the same frame, overall and per kind;
+and the same on tests/pii_holdout.py's entity-centric frames (HR, clinic, logistics, CRM,
+survey, logs; written before looking at the scan's internals).
 """
 
 from __future__ import annotations
@@ -136,18 +139,34 @@ def _run_structured(venv: Path, jobs_in: list) -> dict:
 
 
 def messy_section(args) -> dict:
-    """Column-level P/R on tests/pii_messy.py's frames: mesh_nb (real and obfuscated names, 5,000
-    and 100,000 rows) and presidio-structured (on ``--messy-structured-rows`` rows; it reads
-    values only, so its labels of the real-name frame serve the obfuscated twin), per kind."""
-    import pii_frames as pf
+    """Column-level P/R on tests/pii_messy.py's frames (see :func:`heldout_section`)."""
     import pii_messy as pm
+
+    return heldout_section(args, "held-out messy frames (tests/pii_messy.py)",
+                           lambda rows: pm.messy_frames(rows, seed=0))
+
+
+def holdout_section(args) -> dict:
+    """Column-level P/R on tests/pii_holdout.py's frames (see :func:`heldout_section`)."""
+    import pii_holdout as ph
+
+    return heldout_section(args, "held-out entity-centric frames (tests/pii_holdout.py)",
+                           lambda rows: list(ph.holdout_frames(rows, seed=0)))
+
+
+def heldout_section(args, title: str, make) -> dict:
+    """Column-level P/R on a held-out generator's frames: mesh_nb (real and obfuscated names,
+    5,000 and 100,000 rows) and presidio-structured (on ``--messy-structured-rows`` rows; it
+    reads values only, so its labels of the real-name frame serve the obfuscated twin), per
+    kind. ``make(rows)`` returns ``[real_names_frame, obfuscated_frame]``."""
+    import pii_frames as pf
     from mesh_nb.pii import scan
 
-    print("\n## held-out messy frames (tests/pii_messy.py)\n")
+    print(f"\n## {title}\n")
     runs: dict[str, tuple] = {}  # label -> (LabeledFrame, predictions)
     cpu = {}
     for rows in (5_000, 100_000):
-        real, obf = pm.messy_frames(rows, seed=0)
+        real, obf = make(rows)
         for label, lf in ((f"mesh_nb, real names, {rows:,} rows", real),
                           (f"mesh_nb, obfuscated names, {rows:,} rows", obf)):
             r = scan(lf.frame)
@@ -167,28 +186,28 @@ def messy_section(args) -> dict:
         c = cpu.get(label, cpu.get("presidio-structured", float("nan")))
         print(f"| {label} | {_fmt_pr(s)} | {s['micro'][2]} | {s['micro'][3]} | {s['micro'][4]} | {c:.2f} |")
     # per kind: positives found with the right entity / columns; negatives labelled (false positives)
-    kinds: dict[str, list[str]] = {}
-    real_lf = runs[next(iter(runs))][0]
-    for col, kind in real_lf.notes.items():
-        kinds.setdefault(kind, []).append(col)
+    kinds: dict[str, str | None] = {}
+    for lf, _ in runs.values():
+        for col, kind in lf.notes.items():
+            kinds.setdefault(kind, lf.truth[col])
     labels = list(runs)
     print("\nper kind: positives = columns found with the right entity / columns; "
           "negatives (truth None) = columns wrongly labelled / columns\n")
     print("| kind | truth | " + " | ".join(labels) + " |")
     print("|---|---|" + "---|" * len(labels))
-    order = list(real_lf.frame.columns)
-    for kind, cols in kinds.items():
-        truth = real_lf.truth[cols[0]]
+    for kind, truth in kinds.items():
         cells = []
         for label in labels:
             lf, pred = runs[label]
-            names = [lf.frame.columns[order.index(c)] for c in cols]
+            names = [c for c, k in lf.notes.items() if k == kind]
             if truth is None:
                 bad = [pred.get(c) for c in names if pred.get(c)]
-                cells.append(f"{len(bad)}/{len(cols)} FP" + (f" ({', '.join(sorted(set(bad)))})" if bad else ""))
+                cells.append(f"{len(bad)}/{len(names)} FP" + (f" ({', '.join(sorted(set(bad)))})" if bad else ""))
             else:
-                ok = sum(pred.get(c) == lf.truth[c] for c in names)
-                cells.append(f"{ok}/{len(cols)}")
+                got = [pred.get(c) for c in names]
+                ok = sum(g == lf.truth[c] for g, c in zip(got, names))
+                wrong = sorted({g for g in got if g and g != truth})
+                cells.append(f"{ok}/{len(names)}" + (f" ({', '.join(wrong)})" if wrong else ""))
         print(f"| {kind} | {truth or '-'} | " + " | ".join(cells) + " |")
     return runs
 
@@ -215,7 +234,9 @@ def main(argv=None) -> int:
     ap.add_argument("--messy-structured-rows", type=int, default=500,
                     help="rows presidio-structured analyzes of the held-out messy frame")
     ap.add_argument("--messy-only", action="store_true", help="only the held-out messy section")
-    ap.add_argument("--no-messy", action="store_true", help="skip the held-out messy section")
+    ap.add_argument("--no-messy", action="store_true", help="skip the held-out sections")
+    ap.add_argument("--holdout-only", action="store_true",
+                    help="only the entity-centric held-out section (tests/pii_holdout.py)")
     ap.add_argument("--structured-worker", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.structured_worker:
@@ -232,9 +253,9 @@ def main(argv=None) -> int:
     pii_engine.analyzer()
     gazetteer()
     startup = (time.process_time() - t_cpu, time.perf_counter() - t_wall)
-    if args.messy_only:
+    if args.messy_only or args.holdout_only:
         scan(pf.big_frame(100, seed=0).frame)  # warm
-        messy_section(args)
+        (holdout_section if args.holdout_only else messy_section)(args)
         return 0
 
     t = time.perf_counter()
@@ -329,6 +350,7 @@ def main(argv=None) -> int:
               + per_entity(st_all))
     if not args.no_messy:
         messy_section(args)
+        holdout_section(args)
     return 0
 
 

@@ -11,8 +11,9 @@ from typing import Callable, Iterator
 import pytest
 
 from mesh_nb.demo import write_demo
+from shared_dir import SHARED_HINT, shared_dir
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = shared_dir()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,10 +42,13 @@ def demo_dir(demo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def shared_data(*parts: str) -> Path:
-    """A file under ../shared/data, or skip the test with the reason."""
+    """A file under the shared folder's data (see tests/shared_dir.py), or skip the test with
+    the reason."""
+    if SHARED is None:
+        pytest.skip(f"the shared folder is not found: {SHARED_HINT}")
     path = SHARED.joinpath("data", *parts)
     if not path.exists():
-        pytest.skip(f"{path} is not here (the shared data folder is absent)")
+        pytest.skip(f"{path} is not here (the shared data folder lacks it)")
     return path
 
 

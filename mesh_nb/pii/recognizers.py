@@ -29,6 +29,10 @@ URL_RE = (r"(?:(?:https?|ftp)://)?(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.
           r"[A-Za-z]{2,63}\.?(?::\d{1,5})?(?:[/?#][^\s]*)?")
 IPV4_RE = r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 IPV6_SHAPE = r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.%a-zA-Z0-9]*"
+IPV4_PORT_RE = IPV4_RE + r"(?::\d{1,5})?"  # a socket address: '81.29.51.11:8020'
+IPV6_PORT_SHAPE = r"\[[0-9A-Fa-f:.%a-zA-Z0-9]+\](?::\d{1,5})?"  # '[2a02:8108::1]:443'
+ZIP4_RE = r"\d{5}-\d{4}"
+"""A US ZIP+4 code ('68470-3056'): nine digits a phone plan may accept, never a phone's grouping."""
 PHONE_RE = r"\+?(?:\d|\(\d{1,5}\))[\d\s().\-/]{4,22}\d(?:\s*(?:x|ext\.?|#)\s*\d{1,6})?"
 CARD_RE = r"\d(?:[ \-]?\d){11,18}"
 SSN_FORMATTED_RE = r"\d{3}([- ])\d{2}\1\d{4}"
@@ -163,6 +167,8 @@ def ssn_column(digits: list[str]) -> bool:
 
 
 def ip_ok(value: str) -> bool:
+    if value.startswith("["):  # '[v6]:port'
+        value = value[1:].split("]", 1)[0]
     try:
         ipaddress.ip_address(value.split("%")[0] if ":" in value else value)
         return True
@@ -190,6 +196,35 @@ def has_public_suffix(host: str) -> bool:
     except Exception:
         return False
     return bool(r.suffix) and bool(r.domain)
+
+
+_SPELLED_HINT = re.compile(r"(?i)[\s\[(<{]at[\s\])>}]")
+_SPELLED = ((re.compile(r"(?i)\s*[\[(<{]\s*at\s*[\])>}]\s*"), "@"),
+            (re.compile(r"(?i)\s*[\[(<{]\s*dot\s*[\])>}]\s*"), "."),
+            (re.compile(r"(?i)\s+at\s+"), "@"), (re.compile(r"(?i)\s+dot\s+"), "."))
+
+
+def spelled_out_emails(values: list[str]) -> tuple[list[str], int]:
+    """E-mail addresses spelled out against harvesting bots ('anna at web dot de',
+    'anna [at] web [dot] de', 'anna(at)web.de') written as addresses; the rest unchanged. Returns
+    the values and how many were rewritten (a value is only rewritten when the result is a whole
+    e-mail address)."""
+    if not values:
+        return values, 0
+    V = pd.Series(values, dtype=object)
+    hint = V.str.contains(_SPELLED_HINT).to_numpy(dtype=bool, na_value=False)
+    if not hint.any():
+        return values, 0
+    W = V[hint]
+    for pattern, repl in _SPELLED:
+        W = W.str.replace(pattern, repl, regex=True)
+    ok = W.str.fullmatch(EMAIL_RE).to_numpy(dtype=bool, na_value=False)
+    if not ok.any():
+        return values, 0
+    out = list(values)
+    for i, new in zip(np.flatnonzero(hint)[ok], W[ok]):
+        out[i] = new
+    return out, int(ok.sum())
 
 
 def email_ok(value: str) -> bool:
@@ -276,6 +311,22 @@ def e164_ok(digits: str) -> bool:
 CLOCK_RE = r".*\d{1,2}:\d{2}:\d{2}.*"
 """A time of day to the second: the clock of an event log, not a person's date."""
 
+CLOCK_MINUTE_RE = r".*\d{1,2}:\d{2}(?![:\d]).*"
+"""A time of day to the minute: a booked slot, a visit -- or a date-time of a person's life."""
+
+EVENT_YEARS = 5
+"""Date-times to the minute within this many years are the clock of events (a clinic's
+appointments, a shop's orders); spread over decades they are dates of people's lives."""
+
+
+def year_span(values: list[str]) -> int:
+    """Years between the earliest and the latest four-digit year (1900-2099) in the values."""
+    years = [int(m.group()) for m in map(_YEAR.search, values) if m]
+    return max(years) - min(years) if years else 0
+
+
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+
 
 def date_kind(value: str) -> str | None:
     """'strong' for a calendar date (with or without time), 'weak' for a bare year or weekday."""
@@ -303,7 +354,10 @@ def date_kind(value: str) -> str | None:
 # people, places, street addresses (gazetteers)
 # --------------------------------------------------------------------------------------------
 
-_L = r"(?:[^\W\d_]|[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0900-\u0dff])"  # letters and marks
+# letters and the combining marks of scripts that write vowels as marks (Arabic, Hebrew points,
+# the Indic scripts, Thai and Lao, Myanmar, Khmer): 'วิชัย' is one word, not three
+_L = (r"(?:[^\W\d_]|[\u0300-\u036f\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0900-\u0dff"
+      r"\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff])")
 _TOKEN = re.compile(rf"{_L}+(?:['’\-]{_L}+)*\.?")
 _HONORIFICS = frozenset("mr mrs ms miss mx dr prof sir dame lady lord herr frau fr hr mme mlle m "
                         "sr sra srta dona don jr sr ii iii iv phd md esq rev".split())
@@ -355,6 +409,8 @@ def _unarticle(word: str, g) -> str:
 def _cjk_name(value: str, g) -> str | None:
     """'王伟', '김민준', '佐々木学': a known surname of one or two characters, then a known given
     name ('full'), or a surname and one or two more characters ('part')."""
+    if value in g.first_names:  # a bare given name: '준호', '和也'
+        return "full"
     for k in (2, 1):
         surname, given = value[:k], value[k:]
         if not given or surname not in g.last_names:
@@ -362,6 +418,47 @@ def _cjk_name(value: str, g) -> str | None:
         if given in g.first_names or all(ch in g.first_names for ch in given):
             return "full"
     return "part" if value[:1] in g.last_names and len(value) <= 3 else None
+
+
+GIVEN_CHAR_SHARE = 0.55
+"""Share of the characters of a column of short CJK values that must be characters of known
+given names for the column to be read as bare given names (given names run around 0.6-0.9;
+common nouns, products, statuses around 0.15-0.3)."""
+
+_given_chars_cache: dict[int, frozenset[str]] = {}
+
+
+def _given_chars(g) -> frozenset[str]:
+    """The characters written in the known CJK given names (Chinese characters, kana, hangul)."""
+    chars = _given_chars_cache.get(id(g))
+    if chars is None:
+        chars = frozenset(ch for name in g.first_names if is_cjk(name) for ch in name)
+        _given_chars_cache.clear()
+        _given_chars_cache[id(g)] = chars
+    return chars
+
+
+def cjk_given_names(values: list[str]) -> np.ndarray:
+    """Bare given names in Chinese characters, kana or hangul ('수진', '陽菜', 'さくら'), told by
+    their characters rather than by the list: given names are drawn from a small stock of
+    characters, so a column of one-to-four-character values whose characters are mostly from
+    the stock of known given names is a column of given names, even where few of the names
+    themselves are on the list. A column-level test: all False unless 80% of the values are such
+    short values, 15 or more of them (fewer is a category), and :data:`GIVEN_CHAR_SHARE` of their
+    characters are given-name characters. Known places never count."""
+    out = np.zeros(len(values), dtype=bool)
+    short = np.array([len(v) <= 4 and is_cjk(v) for v in values], dtype=bool)
+    if not len(values) or short.mean() < 0.8 or short.sum() < 15:
+        return out
+    g = gazetteer()
+    inv = _given_chars(g)
+    chars = "".join(v for v, s in zip(values, short) if s)
+    if sum(ch in inv for ch in chars) < GIVEN_CHAR_SHARE * len(chars):
+        return out
+    for i in np.flatnonzero(short):
+        v = values[i]
+        out[i] = any(ch in inv for ch in v) and fold(v) not in g.places
+    return out
 
 
 _CAP_WORD = re.compile(rf"(?<![\w@.]){_L}+(?:['’\-]{_L}+)*")
@@ -413,6 +510,17 @@ def location_match(value: str) -> bool:
     return False
 
 
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_CJK_ADDRESS_MARKS = (
+    # Japanese: prefecture, city, ward, town, village, district, block, lot
+    "都", "道", "府", "県", "市", "区", "町", "村", "郡", "丁目", "番地", "番", "号",
+    # Chinese: province, county, town, street, road, lane, alley, building, room
+    "省", "县", "縣", "镇", "鎮", "乡", "街", "路", "巷", "弄", "楼", "樓", "室", "區",
+    # Korean: city, province, county, ward, town, township, neighbourhood, road, street, lot
+    "시", "도", "군", "구", "읍", "면", "동", "로", "길", "번지", "호")
+"""Administrative and street words of addresses written in Chinese characters, kana or hangul
+(no spaces, so the street-word lists cannot find them): two of them and a number make an address."""
+
 _NUMBER_TOKEN = re.compile(r"(?<![\w])\d+[A-Za-z]?(?:[/\-]\d+[A-Za-z]?)?\.?(?![\w])")
 
 
@@ -428,6 +536,9 @@ def address_match(value: str) -> str | None:
         return None
     if re.search(r"\bp\.?\s?o\.?\s?box\b|\bpostfach\b|\bapartado\b|\bcaixa postal\b", low):
         return "strong"
+    if _CJK_CHAR.search(value) and any(ch.isdigit() for ch in value) and \
+            sum(m in value for m in _CJK_ADDRESS_MARKS) >= 2:
+        return "strong"  # '東京都新宿区西新宿2-8-1', '北京市朝阳区建国路88号', '강남구 테헤란로 152'
     street = any(w in g.street_words for w in words) or any(
         w.endswith(e) and len(w) > len(e) + 2 for w in words for e in g.street_endings)
     if street and has_number:

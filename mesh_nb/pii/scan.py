@@ -31,9 +31,10 @@ Per column:
    column is EMAIL_ADDRESS even though presidio's URL recognizer fires inside every address).
 
 **What DATE_TIME means.** A date that can describe a person, which a contract must treat as a
-quasi-identifier: a date of birth above all, or a dated fact of a person's record (a visit, a
+quasi-identifier: a date of birth above all, or a dated fact of a person's record (a visit's day, a
 signup day). A column typed as dates (datetime64, period) is labelled: its owner stores dates.
-A string column whose dates carry a clock to the second ('2024-03-05T14:22:31.120Z') is the
+A string column whose dates carry a clock to the second ('2024-03-05T14:22:31.120Z'), or to the
+minute within a few years ('28.05.2024 14:37', a clinic's slots), is the
 timestamp of events -- a log's clock, not personal by itself -- and is not labelled, unless its
 name says dates of birth (``dob``, ``birth_date``, ``geburtsdatum``). Shares are of the distinct
 sampled values.
@@ -45,6 +46,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -281,6 +283,14 @@ def _is_sentence(values: pd.Series) -> np.ndarray:
     return (words >= 4) & (letters >= 0.5 * values.str.len().to_numpy())
 
 
+def _note_shape(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(two or more words of letters, a run of six or more digits, possibly grouped) per value:
+    short notes, and those with a number in them that may be a contact."""
+    words = values.str.count(r"(?:^|\s)[^\W\d_]{2,}").to_numpy() >= 2
+    run = values.str.contains(r"\d[\d\s().\-/]{4,}\d", regex=True).to_numpy(dtype=bool, na_value=False)
+    return words, run
+
+
 def _analyze_free_text(values: list[str], cue: str | None, distinct: int, min_distinct: int,
                        evidence: list[str]) -> _Verdict:
     """Entities embedded in sentences: presidio's pattern recognizers (with the phone and
@@ -319,49 +329,66 @@ def _analyze_free_text(values: list[str], cue: str | None, distinct: int, min_di
     return _decide(shares, cue, n, distinct, min_distinct, evidence, matched, lower=lower)
 
 
-def _json_leaves(value: str) -> list[tuple[str, str]] | None:
-    """(key path, leaf text) of a JSON object or array; None when the value is not JSON."""
-    if not value[:1] in "{[":
+_XML_ELEMENT = re.compile(r"<([A-Za-z_][\w.\-:]*)(?:\s[^<>]*)?>([^<>]*)</\1\s*>")
+_KV_PAIR = re.compile(r"([A-Za-z_][\w.\-]*)=([^;&,\s]*)")
+_KV_RECORD = re.compile(r"\s*[A-Za-z_][\w.\-]*=[^;&,\s]*(?:[;&,\s]+[A-Za-z_][\w.\-]*=[^;&,\s]*)+[;&,\s]*")
+
+
+def _record_leaves(value: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """(format, [(key path, leaf text)]) of a structured record -- a JSON object or array, XML
+    elements ('<tel>...</tel>'), key=value pairs ('uid=7;mail=...', 'a=1&b=2', logfmt) -- or
+    None when the value is none of these."""
+    head = value[:1]
+    if head in "{[":
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            return None
+        out: list[tuple[str, str]] = []
+
+        def walk(x, path):
+            if isinstance(x, dict):
+                for k, v in x.items():
+                    walk(v, f"{path}.{k}" if path else str(k))
+            elif isinstance(x, list):
+                for v in x:
+                    walk(v, path + "[]")
+            elif isinstance(x, str) and x.strip():
+                out.append((path, x.strip()))
+            elif isinstance(x, (int, float)) and not isinstance(x, bool):
+                out.append((path, str(x)))
+
+        walk(doc, "")
+        return "json", out
+    if head == "<":
+        leaves = [(tag, text.strip()) for tag, text in _XML_ELEMENT.findall(value) if text.strip()]
+        return ("xml", leaves) if leaves else None
+    if "=" in value and _KV_RECORD.fullmatch(value):
+        return "key-value", [(k, v) for k, v in _KV_PAIR.findall(value) if v]
+    return None
+
+
+def _analyze_records(values: list[str], min_distinct: int, evidence: list[str]) -> _Verdict | None:
+    """Structured values (JSON, XML elements, key=value pairs): the leaves under each key path
+    are analyzed as a column of their own (the key names as the column name); the column takes
+    the best path's entity, its share being the path's share times the share of values that
+    have the path. None when most values are not records."""
+    if not any(v[:1] in "{[<" or "=" in v for v in values):
         return None
-    try:
-        doc = json.loads(value)
-    except ValueError:
-        return None
-    out: list[tuple[str, str]] = []
-
-    def walk(x, path):
-        if isinstance(x, dict):
-            for k, v in x.items():
-                walk(v, f"{path}.{k}" if path else str(k))
-        elif isinstance(x, list):
-            for v in x:
-                walk(v, path + "[]")
-        elif isinstance(x, str) and x.strip():
-            out.append((path, x.strip()))
-        elif isinstance(x, (int, float)) and not isinstance(x, bool):
-            out.append((path, str(x)))
-
-    walk(doc, "")
-    return out
-
-
-def _analyze_json(values: list[str], min_distinct: int, evidence: list[str]) -> _Verdict | None:
-    """JSON values: the leaves under each key path are analyzed as a column of their own (the
-    key names as the column name); the column takes the best path's entity, its share being
-    the path's share times the share of values that have the path. None when most values
-    are not JSON."""
-    parsed = [_json_leaves(v) for v in values]
+    parsed = [_record_leaves(v) for v in values]
     ok = [p for p in parsed if p is not None]
     if len(ok) < 0.5 * len(values):
         return None
     by_path: dict[str, list[str]] = {}
     rows: dict[str, int] = {}
-    for leaves in ok:
+    formats: dict[str, int] = {}
+    for fmt, leaves in ok:
+        formats[fmt] = formats.get(fmt, 0) + 1
         for path in {p for p, _ in leaves}:
             rows[path] = rows.get(path, 0) + 1
         for p, leaf in leaves:
             by_path.setdefault(p, []).append(leaf)
-    evidence.append("shape:json")
+    evidence.append(f"shape:{max(formats, key=formats.get)}")
     best: _Verdict | None = None
     for path in sorted(rows, key=lambda p: -rows[p])[:20]:
         key = path.rsplit(".", 1)[-1].replace("[]", "")
@@ -388,17 +415,35 @@ def _analyze_strings(values: list[str], cue: str | None, distinct: int, min_dist
     if n == 0:
         return _Verdict(None, 0.0, 0.0, tuple(evidence), {})
     if not nested:
-        v = _analyze_json(values, min_distinct, evidence)
+        v = _analyze_records(values, min_distinct, evidence)
         if v is not None:
             return v
+        values, spelled = rz.spelled_out_emails(values)
+        if spelled:
+            evidence.append("shape:email-spelled-out")
     V = pd.Series(values, dtype=object)
     lengths = V.str.len().to_numpy()
     words = V.str.count(r"\s+").to_numpy() + 1
     if np.mean(words) >= 7 or np.mean(lengths) >= 80:
-        return _analyze_free_text(values, cue, distinct, min_distinct, evidence)
+        v = _analyze_free_text(values, cue, distinct, min_distinct, list(evidence))
+        if v.entity is None and np.mean(lengths) < 120 and V.str.count(",").mean() >= 2:
+            # long but not prose, parts between commas: addresses with district and postcode
+            # ('Rua ..., 37 - Centro, Recife - PE, 50000-000')
+            w = _analyze_values(V, values, cue, distinct, min_distinct, list(evidence), birth)
+            if w.entity is not None:
+                return w
+        return v
     v = _analyze_values(V, values, cue, distinct, min_distinct, list(evidence), birth)
     if v.entity is None and _is_sentence(V).mean() >= 0.5:
         return _analyze_free_text(values, cue, distinct, min_distinct, evidence)
+    words2, runs = _note_shape(V)
+    if v.entity not in _CONTACT and v.share < 0.8 and words2.mean() >= 0.5 and (
+            (words2 & runs).mean() >= FREE_TEXT_SHARE):
+        # short notes ('wife Maria, 020 3708 5471'): a contact inside them outranks a weak
+        # reading of the notes as names, places or addresses
+        t = _analyze_free_text(values, cue, distinct, min_distinct, list(evidence))
+        if t.entity in _CONTACT:
+            return t
     return v
 
 
@@ -427,13 +472,16 @@ def _analyze_values(V: pd.Series, values: list[str], cue: str | None, distinct: 
     # --- vectorized shape prefilters -----------------------------------------------------
     m_email = rz.fullmatch(V, rz.EMAIL_RE)
     m_url = rz.fullmatch(V, rz.URL_RE) & ~m_email
-    m_ipv4 = rz.fullmatch(V, rz.IPV4_RE)
-    m_ipv6 = rz.fullmatch(V, rz.IPV6_SHAPE) & (V.str.count(":").to_numpy() >= 2)
+    m_ipv4 = rz.fullmatch(V, rz.IPV4_PORT_RE)
+    m_ipv6 = (rz.fullmatch(V, rz.IPV6_SHAPE) | rz.fullmatch(V, rz.IPV6_PORT_SHAPE)) & (
+        V.str.count(":").to_numpy() >= 2)
     m_card = rz.fullmatch(V, rz.CARD_RE)
     m_ssn = rz.fullmatch(V, rz.SSN_FORMATTED_RE)
     m_iban = rz.fullmatch(V, rz.IBAN_RE)
     ndig = V.str.count(r"\d").to_numpy()
     m_phone = rz.fullmatch(V, rz.PHONE_RE) & (ndig >= 6) & (ndig <= 15) & ~m_ipv4
+    if cue != "PHONE_NUMBER":
+        m_phone &= ~rz.fullmatch(V, rz.ZIP4_RE)
     m_ident = rz.fullmatch(V, rz.UUID_RE) | rz.fullmatch(V, rz.HEX_RE)
     shape_masks.update({"EMAIL_ADDRESS": m_email, "URL": m_url, "IP_ADDRESS": m_ipv4 | m_ipv6,
                         "CREDIT_CARD": m_card, "US_SSN": m_ssn, "IBAN_CODE": m_iban,
@@ -484,6 +532,11 @@ def _analyze_values(V: pd.Series, values: list[str], cue: str | None, distinct: 
         weak = np.array([k == "weak" for k in kinds])
         shape_masks["DATE_TIME"] = strong | weak
         clock = strong & rz.fullmatch(V, rz.CLOCK_RE)
+        if strong.any() and clock.sum() < 0.8 * strong.sum():
+            minute = strong & rz.fullmatch(V, rz.CLOCK_MINUTE_RE)
+            if minute.sum() >= 0.8 * strong.sum() and rz.year_span(
+                    [v for v, m in zip(values, minute) if m]) <= rz.EVENT_YEARS:
+                clock = minute  # booked slots of a few years, not dates of lives
         if not birth and strong.any() and clock.sum() >= 0.8 * strong.sum():
             # a clock to the second: the time of an event, not a date of a person's life
             evidence.append("shape:event-timestamp")
@@ -523,6 +576,11 @@ def _analyze_values(V: pd.Series, values: list[str], cue: str | None, distinct: 
             full = np.array([p == "full" for p in pm])
             part = np.array([p == "part" for p in pm])
             company = np.array([p == "company" for p in pm])
+            given = rz.cjk_given_names(values) & ~full
+            if given.any():
+                evidence.append("gazetteer:given-name-chars")
+                full |= given
+                part &= ~given
             weight = full + 0.5 * part
             if company.mean() >= 0.1:
                 # legal forms (LLC, GmbH, et Fils) in a tenth of the values: company names,
