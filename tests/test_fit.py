@@ -211,7 +211,8 @@ def test_parameters_vary_as_the_mechanism_says(mesh, demo_dir) -> None:
         return math.sqrt(2 * p) / (1 - p)
 
     assert abs(np.mean(rows[1.0]) - exact) < 4 * sd(1.0) / math.sqrt(8)
-    assert 0.4 * sd(0.02) < np.std(rows[0.02], ddof=1) < 2.0 * sd(0.02)
+    # 8 draws of heavy-tailed noise: bounds with a false-failure rate of ~0.1% (simulated)
+    assert 0.2 * sd(0.02) < np.std(rows[0.02], ddof=1) < 2.8 * sd(0.02)
 
 
 @pytest.mark.parametrize("estimator,options", [
