@@ -1,19 +1,20 @@
 """How the values a session returns look in a notebook: releases as great-tables tables
 (values ± their 95% interval, what was spent, how) beside a bar chart with error bars of the
-released values, rows with what was done to them, explain reports as a table of measurements;
+released values, rows with what was done to them, explain reports as a table of measurements,
+models as a card (features, held-out estimate, ε split, coefficients);
 :func:`register` adds them to IPython's formatters (the core knows no face)."""
 
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Collection
 
 if TYPE_CHECKING:
     import pandas as pd
     from great_tables import GT
 
     from .charts import Bar
-    from .values import Explanation, Release, RowRelease
+    from .values import Explanation, ModelRelease, Release, RowRelease
 
 CI_SUFFIX = "__ci95"
 #: Most groups a release chart draws (a longer release shows the table only).
@@ -167,10 +168,134 @@ def rows_html(r: "RowRelease") -> str:
     return table.sub_missing(missing_text="–").as_raw_html()
 
 
+#: Categories a feature row lists before it says how many more there are.
+MAX_CATEGORIES_SHOWN = 12
+_CARD_CSS = ("<style>.mesh-nb-model table{border-collapse:collapse;margin:.3em 0 .8em}"
+             ".mesh-nb-model th,.mesh-nb-model td{padding:2px 8px;border-bottom:1px solid #ddd;"
+             "text-align:left}.mesh-nb-model td.num{text-align:right;"
+             "font-variant-numeric:tabular-nums}.mesh-nb-model caption{text-align:left;"
+             "font-weight:bold;padding:.2em 0}.mesh-nb-model small{color:#555}</style>")
+
+
+def _html_table(head: list[str], rows: list[list[Any]], *, caption: str, cls: str,
+                numeric: Collection[int] = ()) -> str:
+    """A small HTML table, every cell escaped (``numeric``: right-aligned column indices)."""
+    th = "".join(f"<th>{escape(str(h))}</th>" for h in head)
+    body = "".join("<tr>" + "".join(
+        f"<td class='num'>{escape(str(v))}</td>" if i in numeric else f"<td>{escape(str(v))}</td>"
+        for i, v in enumerate(row)) + "</tr>" for row in rows)
+    return (f"<table class='{cls}'><caption>{escape(caption)}</caption><thead><tr>{th}</tr>"
+            f"</thead><tbody>{body}</tbody></table>")
+
+
+def _feature_domain(f: dict) -> str:
+    """``0 – 500`` for numeric bounds, the declared categories (the first few) otherwise."""
+    from .charts import number
+
+    if f.get("bounds"):
+        lo, hi = (int(v) if float(v).is_integer() else float(v) for v in f["bounds"])
+        return f"{number(lo)} – {number(hi)}"
+    cats = [str(c) for c in f.get("categories") or ()]
+    more = len(cats) - MAX_CATEGORIES_SHOWN
+    return ", ".join(cats[:MAX_CATEGORIES_SHOWN]) + (f", … ({len(cats)} in all)" if more > 0
+                                                      else "")
+
+
+def _evaluation_html(ev: dict | None) -> str:
+    """The held-out estimate with its 95% interval, and a classifier's noisy confusion
+    matrix (rows: actual class, columns: predicted)."""
+    from .charts import number
+
+    if not ev:
+        return "<p class='mesh-nb-model-eval'>No held-out evaluation (nothing spent on one).</p>"
+    lo, hi = ev.get("ci95") or (None, None)
+    stated = lo is not None and hi is not None and lo == lo and hi == hi
+    interval = (f" (95% interval {number(lo, 3)} – {number(hi, 3)})" if stated
+                else " (no interval stated)")
+    head = (f"<p class='mesh-nb-model-eval'><b>held-out {escape(str(ev['metric']))} "
+            f"{escape(number(ev.get('value'), 3))}</b>{escape(interval)} on about "
+            f"{escape(number(int(ev.get('test_rows') or 0)))} held-out units (noisy count, "
+            f"ε {ev.get('epsilon', 0):g})</p>")
+    confusion, classes = ev.get("confusion"), ev.get("classes")
+    if not confusion or not classes:
+        return head
+    rows = [[f"actual {c}", *(number(int(v)) for v in row)]
+            for c, row in zip(classes, confusion, strict=True)]
+    return head + _html_table(["", *(f"predicted {c}" for c in classes)], rows,
+                              caption="Confusion matrix (noisy counts)",
+                              cls="mesh-nb-model-confusion",
+                              numeric=set(range(1, len(classes) + 1)))
+
+
+def _coefficients_html(r: "ModelRelease") -> str:
+    """A linear model's coefficients per encoded column, beside a bar chart of each output's
+    (up to :data:`CHART_MAX_BARS` terms)."""
+    from .charts import Bar, bar_chart, number
+
+    coef = r.coefficients()
+    if not len(coef):
+        return ""
+    table = _html_table(["output", "term", "coefficient"],
+                        [[o, t, number(v, 4)] for o, t, v in coef.itertuples(index=False)],
+                        caption="Coefficients (encoded scale: numeric features in [-1, 1] by "
+                                "their bounds)", cls="mesh-nb-model-coef", numeric={2})
+    charts = "".join(
+        bar_chart([Bar(t, float(v)) for t, v in zip(g["term"], g["coefficient"], strict=True)],
+                  title=f"coefficients · {output}", decimals=3)
+        for output, g in coef.groupby("output", sort=False) if len(g) <= CHART_MAX_BARS)
+    if not charts:
+        return table
+    return ("<div style='display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap'>"
+            f"<div>{table}</div><div class='mesh-nb-charts'>{charts}</div></div>")
+
+
+def model_html(r: "ModelRelease") -> str:
+    """A model card: estimator, target, ε spent and left; the features (kind, bounds or
+    categories); the held-out evaluation with its interval (and noisy confusion matrix); how ε
+    was split; the noisy training rows; a linear model's coefficients; the notes."""
+    from .charts import number
+
+    card = r.card
+    target = (card.get("target") or {}).get("name")
+    title = f"mesh_nb model · {r.estimator}" + (f" of {target}" if target else "")
+    left = ", ".join(f"{k} ε {v:g}" for k, v in r.remaining.items())
+    where = ".".join(str(x) for x in (card.get("product"), card.get("table")) if x)
+    subtitle = (f"purpose {r.purpose} · {where or ', '.join(r.products)} · spent ε {r.epsilon:g}"
+                + (f", δ {r.delta:g}" if r.delta else "") + (f" · left: {left}" if left else "")
+                + f" · release {r.release_id}")
+    features = _html_table(
+        ["feature", "kind", "bounds or categories"],
+        [[f["name"], f["kind"], _feature_domain(f)] for f in card.get("features", ())]
+        + ([[f"{target} (target)", card["target"]["kind"], _feature_domain(card["target"])]]
+           if target else []),
+        caption="Features", cls="mesh-nb-model-features")
+    split = [("model", card.get("epsilon_model", 0.0)),
+             ("training-set size (noisy count)", card.get("epsilon_size", 0.0)),
+             ("held-out evaluation", card.get("epsilon_evaluation", 0.0))]
+    budget = _html_table(["spent on", "ε"], [[k, f"{v:.4g}"] for k, v in split]
+                         + [["total", f"{r.epsilon:g}"]], caption="How ε was split",
+                         cls="mesh-nb-model-split", numeric={1})
+    anchors = int(card.get("anchor_rows") or 0)
+    rows = (f"<p class='mesh-nb-model-rows'>trained on {escape(number(int(card.get('rows') or 0)))}"
+            f" rows (a noisy count; {escape(str(card.get('rows_per_unit', '')))})"
+            + (f" and {anchors} public all-zero anchor row(s)" if anchors else "") + "</p>")
+    options = card.get("options") or {}
+    opts = (f"<p><small>options: {escape(', '.join(f'{k}={v}' for k, v in options.items()))}"
+            "</small></p>" if options else "")
+    notes = "".join(f"<li>{escape(n)}</li>" for n in r.notes)
+    return (f"<div class='mesh-nb-model' id='mesh-model-{escape(r.release_id or 'x')}'>"
+            f"{_CARD_CSS}<p><b>{escape(title)}</b><br><small>{escape(subtitle)}</small></p>"
+            f"{features}{_evaluation_html(r.evaluation)}{budget}{rows}{opts}"
+            f"{_coefficients_html(r)}"
+            f"<p><small>{escape(str(card.get('encoding', '')))}</small></p>"
+            + (f"<ul class='mesh-nb-model-notes'>{notes}</ul>" if notes else "") + "</div>")
+
+
 #: (module, class name, HTML function): registered by name, so nothing is imported early.
 HTML_FORMATTERS = (("mesh_nb.values", "Release", release_html),
                    ("mesh_nb.values", "RowRelease", rows_html),
-                   ("mesh_nb.values", "Explanation", explain_html))
+                   ("mesh_nb.values", "Explanation", explain_html),
+                   ("mesh_nb.values", "ModelRelease", model_html))
 
 
 def register(ipython: Any) -> None:

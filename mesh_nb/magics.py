@@ -3,7 +3,8 @@
 ``%mesh_bind PRODUCT[,PRODUCT] --purpose P [--as NAME] [--acknowledge] [--mesh PATH]`` binds
 (no arguments: a form); ``%mesh_status`` shows the binding and the budget left;
 ``%%mesh_query`` runs a query (``%mesh_query SELECT ...`` a one-line one; ``%mesh_query``
-alone prints its help); ``%mesh_scan df`` scans a frame for PII now;
+alone prints its help); ``%%mesh_fit --model NAME`` trains a DP model on the features the
+cell lists; ``%mesh_scan df`` scans a frame for PII now;
 ``%mesh_ledger PRODUCT`` browses the owner's ledger. After every cell
 the autoscan checks new or changed frames in the background. The bound session and the mesh
 the magics use are the state, kept on the magics object of the shell.
@@ -68,6 +69,60 @@ def split_query_line(line: str) -> tuple[str, str]:
     if found is None:
         return line, ""
     return line[:found.start(1)], found.group(1).strip()
+
+
+def strip_sql_comments(text: str) -> str:
+    """``text`` without SQL ``--`` line comments (outside quotes), stripped."""
+    out = []
+    for row in text.splitlines():
+        quote = None
+        for i, ch in enumerate(row):
+            if quote:
+                quote = None if ch == quote else quote
+            elif ch in "'\"":
+                quote = ch
+            elif row.startswith("--", i):
+                row = row[:i]
+                break
+        out.append(row.rstrip())
+    return "\n".join(out).strip()
+
+
+_INT = re.compile(r"[+-]?\d+")
+
+
+def unquote(text: str | None) -> str | None:
+    """An argument without the one pair of quotes around it that IPython's argument split
+    keeps (``--where "plan = 'pro'"`` gives ``plan = 'pro'``)."""
+    if text and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def parse_options(items: list[str]) -> dict[str, object]:
+    """``["C=0.5", "fit_intercept=false"]`` as ``{"C": 0.5, "fit_intercept": False}``:
+    integers, floats and true/false parsed, anything else kept as text (the estimator's
+    option check says what it takes)."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, text = unquote(item.strip()).partition("=")
+        key, text = key.strip(), unquote(text.strip())
+        if not sep or not key.isidentifier() or not text:
+            raise UsageError(f"--option takes KEY=VALUE (e.g. -o C=0.5), not `{item[:40]}`")
+        if key in out:
+            raise UsageError(f"--option {key} is given twice: give it once")
+        value: object = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        elif _INT.fullmatch(text):
+            value = int(text)
+        else:
+            try:
+                value = float(text)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
 
 
 def _short_errors(func):
@@ -238,6 +293,54 @@ class MeshMagics(Magics):
         if args.save:
             self.shell.user_ns[args.save] = release
         display(release)
+        return None
+
+    @magic_arguments()
+    @argument("--model", "-m", metavar="NAME", help="the estimator: logistic, naive-bayes, "
+              "linear, kmeans, pca (or LogisticRegression, GaussianNB, LinearRegression, "
+              "KMeans, PCA)")
+    @argument("--target", "-t", metavar="COL", help="the column to predict (classifiers and "
+              "linear regression)")
+    @argument("--epsilon", "-e", type=float, help="the whole fit's epsilon (default: the "
+              "purpose's)")
+    @argument("--where", metavar="COND", help="a filter over allowed columns, in quotes")
+    @argument("--table", help="the product's table (when it has several)")
+    @argument("--product", help="the product to train on (when several are bound)")
+    @argument("--no-evaluate", dest="evaluate", action="store_false", default=None,
+              help="spend nothing on a held-out estimate")
+    @argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+              help="an estimator option, repeatable: -o C=0.5 -o max_iter=50 "
+                   "(numbers and true/false parsed)")
+    @argument("--save", "-s", metavar="NAME", help="keep the ModelRelease as NAME in the "
+              "notebook")
+    @argument("--help", "-h", action="store_true", help="print this help")
+    @line_cell_magic
+    @_short_errors
+    def mesh_fit(self, line: str, cell: str | None = None):
+        """Train a differentially private model on the owner's side; only the model returns.
+
+        The cell body lists the features as a SELECT list (``monthly_spend, plan, CASE WHEN
+        ... END AS band``), checked by the same policy as a query; ``%mesh_fit`` without a
+        cell prints this help."""
+        args = parse_line(self.mesh_fit, line)
+        if cell is None or args.help:
+            print(self.mesh_fit.__doc__)
+            return None
+        if not args.model:
+            raise UsageError("give the estimator: %%mesh_fit --model logistic (or "
+                             "naive-bayes, linear, kmeans, pca)")
+        features = strip_sql_comments(cell)
+        if not features:
+            raise UsageError("the cell body lists the features: monthly_spend, plan, ...")
+        if self.session is None or self.session.ended:
+            raise UsageError("not bound — run %mesh_bind PRODUCT --purpose PURPOSE first")
+        model = self.session.fit(unquote(args.model), features, unquote(args.target),
+                                 epsilon=args.epsilon, where=unquote(args.where),
+                                 evaluate=args.evaluate, table=unquote(args.table),
+                                 product=unquote(args.product), **parse_options(args.option))
+        if args.save:
+            self.shell.user_ns[unquote(args.save)] = model
+        display(model)
         return None
 
     @magic_arguments()

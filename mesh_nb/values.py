@@ -208,6 +208,47 @@ class ModelRelease:
         """The held-out estimate: ``metric``, ``value``, ``ci95``, ``test_rows`` (noisy)."""
         return self.card.get("evaluation")
 
+    @property
+    def encoded_columns(self) -> tuple[str, ...]:
+        """The names of the encoded columns the estimator sees, in order: a numeric feature's
+        own name, ``name=category`` per declared category of a categorical one."""
+        out: list[str] = []
+        for f in self.card.get("features", ()):
+            if f.get("kind") == "categorical":
+                out += [f"{f['name']}={c}" for c in f.get("categories") or ()]
+            else:
+                out.append(f["name"])
+        return tuple(out)
+
+    def coefficients(self) -> "pd.DataFrame":
+        """A linear model's released coefficients: one row per output and encoded column
+        (``plan=basic``), the intercept last as ``(intercept)``. The output is the target
+        (regression) or ``target=class`` whose log-odds a row gives (logistic; one row of
+        coefficients for two classes, the second one's). Coefficients are on the encoded
+        scale (numeric features in [-1, 1] by their bounds). Empty for other estimators."""
+        import numpy as np
+        import pandas as pd
+
+        columns = ["output", "term", "coefficient"]
+        coef = self.params.get("coef_")
+        if self.estimator not in ("LogisticRegression", "LinearRegression") or coef is None:
+            return pd.DataFrame(columns=columns)
+        rows = np.atleast_2d(np.asarray(coef, dtype=float))
+        intercept = np.atleast_1d(np.asarray(self.params.get("intercept_", 0.0), dtype=float))
+        target = self.card.get("target") or {}
+        name = str(target.get("name", "target"))
+        classes = list(target.get("categories") or ())
+        if self.estimator == "LogisticRegression":
+            owners = classes[1:2] if len(rows) == 1 else classes[:len(rows)]
+            outputs = [f"{name}={c}" for c in owners]
+        else:
+            outputs = [name] * len(rows)
+        terms = [*self.encoded_columns, "(intercept)"]
+        out = [(o, t, float(v)) for o, row, b in zip(outputs, rows, np.resize(intercept,
+                                                                               len(rows)))
+               for t, v in zip(terms, [*row, b], strict=True)]
+        return pd.DataFrame(out, columns=columns)
+
     def to_wire(self) -> dict[str, Any]:
         """The model as the server sends it (parameters and card: plain JSON)."""
         return _to_wire(self, ())
@@ -231,11 +272,31 @@ class ModelRelease:
                 line += f" (95%: {lo:.3f}–{hi:.3f})"
         return line
 
+    def text_card(self) -> list[str]:
+        """The card as text lines: features, how epsilon was split, coefficients, notes."""
+        card = self.card
+        lines = ["features:"]
+        for f in card.get("features", ()):
+            what = (f"{f['bounds'][0]:g}..{f['bounds'][1]:g}" if f.get("bounds") else
+                    ", ".join(map(str, f.get("categories") or ())))
+            lines.append(f"  {f['name']} ({f['kind']}): {what}")
+        split = [f"{k} {card[key]:g}" for k, key in (
+            ("model", "epsilon_model"), ("training-set size", "epsilon_size"),
+            ("evaluation", "epsilon_evaluation")) if card.get(key)]
+        if split:
+            lines.append(f"ε split: {', '.join(split)}")
+        coef = self.coefficients()
+        if len(coef):
+            lines.append("coefficients (encoded scale):")
+            lines += [f"  {r.output} · {r.term}: {r.coefficient:.4g}"
+                      for r in coef.itertuples()]
+        return lines + list(self.notes)
+
     def __str__(self) -> str:
-        return "\n".join([self.summary(), *self.notes])
+        return "\n".join([self.summary(), *self.text_card()])
 
     def __repr__(self) -> str:
-        return f"<{self.summary()}>"
+        return f"<{self.summary()}>\n" + "\n".join(self.text_card())
 
 
 @dataclass(frozen=True, repr=False)

@@ -53,9 +53,16 @@ def budget_state(status: Any) -> dict[str, Any]:
 
 
 def release_state(entry: Any) -> dict[str, Any]:
-    """A ``query.released`` ledger entry as JSON: redacted query text, ids and spend."""
+    """A ``query.released`` or ``model.released`` ledger entry as JSON: redacted query text
+    (a model's: the aggregate query its inputs were checked as), ids and spend; ``model``
+    names a model's estimator, target and features (None for a query)."""
     details = entry.details or {}
-    return {"release_id": str(details.get("release", "")),
+    model = None
+    if entry.kind == "model.released":
+        target = str(details.get("target") or "")
+        model = (str(details.get("estimator", "")) + (f" of {target}" if target else "")
+                 + " on " + ", ".join(map(str, details.get("features") or ())))
+    return {"release_id": str(details.get("release", "")), "model": model,
             "sql": str(details.get("query", "")),
             "epsilon": float(entry.epsilon), "delta": float(entry.delta),
             "purpose": entry.purpose, "products": [str(p) for p in details.get("products", ())]
@@ -64,12 +71,18 @@ def release_state(entry: Any) -> dict[str, Any]:
 
 
 def session_releases(session: Any, limit: int = MAX_RELEASES) -> list[dict[str, Any]]:
-    """The latest ``limit`` releases of ``session``, newest first, from its first product's
-    ledger (every bound product's ledger records the same release)."""
+    """The latest ``limit`` releases (queries and models) of ``session``, newest first, from
+    its first product's ledger (every bound product's ledger records the same release; a
+    model is recorded by the product it was trained on, so the others are read too)."""
+    from ..ledger.entry import RELEASE_KINDS
+
     if limit <= 0 or not getattr(session, "products", ()):
         return []
-    ledger = session.products[0].ledger
-    entries = ledger.entries(kind="query.released", session=session.id)
+    first, *others = session.products
+    entries = [e for e in first.ledger.entries(session=session.id) if e.kind in RELEASE_KINDS]
+    entries += [e for p in others for e in p.ledger.entries(kind="model.released",
+                                                            session=session.id)]
+    entries.sort(key=lambda e: e.ts)
     return [release_state(e) for e in reversed(entries[-limit:])]
 
 

@@ -5,8 +5,8 @@
 >>> led.verify()                                               # doctest: +SKIP
 """
 
-from .entry import KINDS, Entry
+from .entry import KINDS, RELEASE_KINDS, Entry
 from .keys import OwnerKey
 from .store import Ledger, VerifyReport
 
-__all__ = ["KINDS", "Entry", "Ledger", "OwnerKey", "VerifyReport"]
+__all__ = ["KINDS", "RELEASE_KINDS", "Entry", "Ledger", "OwnerKey", "VerifyReport"]

@@ -33,6 +33,10 @@ KINDS: tuple[str, ...] = (
     "model.released",
 )
 
+#: The kinds that release something to the analyst and record its spend: an aggregate (or
+#: rows) and a model. What reads spends or counts releases reads these.
+RELEASE_KINDS: tuple[str, ...] = ("query.released", "model.released")
+
 #: The only keys ``details`` may hold, and their types. Values are names, counts, ids and
 #: redacted query text: never a value read from the data.
 DETAIL_TYPES: Mapping[str, Any] = MappingProxyType({

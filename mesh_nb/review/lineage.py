@@ -2,7 +2,8 @@
 
 Each session is a parent run (job ``session.<purpose>``: START at ``session.bound``, COMPLETE
 at ``session.ended``) and each release a child run of it (job ``release.<purpose>.<query hash>``,
-START and COMPLETE at ``query.released``), carrying:
+START and COMPLETE at ``query.released``, or at ``model.released`` for a DP model: job type
+``MODEL``), carrying:
 
 * the ``sql`` job facet: the query as the ledger keeps it, literals replaced by ``?``;
 * input datasets named after where their data lives, as the OpenLineage naming spec says
@@ -15,11 +16,13 @@ START and COMPLETE at ``query.released``), carrying:
 * an output dataset ``releases.<release id>`` with a ``columnLineage`` facet: each released
   column from the input columns it was computed from, traced through CTEs and subqueries (DP
   aggregates marked as masking), and the filter/group/join/sort columns as indirect,
-  dataset-wide lineage;
+  dataset-wide lineage. A model's is ``models.<release id>``: each feature and the target
+  from its input columns, all masking (only DP parameters were released), the filter
+  columns indirect;
 * the ``parent`` run facet naming the session run;
 * ``meshnb_privacy``, our own run facet (schema in ``schemas/MeshNbPrivacyRunFacet.json``):
   product, purpose, contract id and version, analyst, access mode, epsilon, delta, the ledger
-  entry's sequence number and hash.
+  entry's sequence number and hash (and a model's estimator).
 
 Run ids are UUIDs derived from the product and the ledger's session and entry hash, so
 exporting twice gives the same ids. Events are built with the openlineage-python client's
@@ -40,7 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import __version__
 from ..errors import MeshError
-from ..ledger.entry import MICRO, PICO
+from ..ledger.entry import MICRO, PICO, RELEASE_KINDS
 from ._common import entries_in, parse_since, products_of
 
 if TYPE_CHECKING:
@@ -84,6 +87,7 @@ def _privacy_facet_class():
         cached: bool | None = attr.field(default=None)
         rows: int | None = attr.field(default=None)
         releases: int | None = attr.field(default=None)
+        estimator: str | None = attr.field(default=None)
         _additional_skip_redact: ClassVar[list[str]] = []
 
         @staticmethod
@@ -151,7 +155,7 @@ def _product_events(p: "Product", start, contracts: dict[str, "Contract"]) -> li
     for es in by_session.values():
         bound = next((e for e in es if e.kind == "session.bound"), es[0])
         ended = next((e for e in es if e.kind == "session.ended"), None)
-        releases = [e for e in es if e.kind == "query.released" and e.ts >= start_ts]
+        releases = [e for e in es if e.kind in RELEASE_KINDS and e.ts >= start_ts]
         rid, job = _session_run(p, bound)
         events.append(_event(RunState.START, bound.ts, (rid, {
             PRIVACY_FACET: _session_privacy(p, bound, [])}, job), inputs=[], outputs=[]))
@@ -189,7 +193,7 @@ def _privacy(p: "Product", e: "Entry", **extra: Any):
 
 def _session_privacy(p: "Product", bound: "Entry", es: list["Entry"]):
     """The session's privacy facet: what its releases in ``es`` spent."""
-    spends = [e for e in es if e.kind == "query.released"]
+    spends = [e for e in es if e.kind in RELEASE_KINDS]
     return _privacy(p, bound, epsilon=sum(e.epsilon_micro for e in spends) / MICRO,
                     delta=sum(e.delta_pico for e in spends) / PICO, releases=len(spends))
 
@@ -213,6 +217,7 @@ def _release_run(p: "Product", r: "Entry", parent, contracts: dict[str, "Contrac
     from openlineage.client.facet_v2 import job_type_job, parent_run, sql_job
 
     d = r.details
+    model = str(d.get("estimator") or "") if r.kind == "model.released" else None
     parent_id, parent_job = parent
     rid = run_id(p.name, f"entry:{r.hash}")
     parent_facet = parent_run.ParentRunFacet(
@@ -222,11 +227,12 @@ def _release_run(p: "Product", r: "Entry", parent, contracts: dict[str, "Contrac
     privacy = _privacy(p, r, epsilon=r.epsilon, delta=r.delta,
                        releaseId=d.get("release"), queryHash=d.get("query_hash"),
                        mechanism=d.get("mechanism"), cached=d.get("cached"),
-                       rows=d.get("rows"))
+                       rows=d.get("rows"), estimator=model)
     query_hash = str(d.get("query_hash") or r.hash)[:12]
     job_facets: dict[str, Any] = {
         "jobType": job_type_job.JobTypeJobFacet(processingType="BATCH", integration="MESH_NB",
-                                                jobType="QUERY", producer=PRODUCER)}
+                                                jobType="MODEL" if model is not None
+                                                else "QUERY", producer=PRODUCER)}
     if d.get("query"):
         job_facets["sql"] = sql_job.SQLJobFacet(query=str(d["query"]), dialect="duckdb",
                                                 producer=PRODUCER)
@@ -236,7 +242,7 @@ def _release_run(p: "Product", r: "Entry", parent, contracts: dict[str, "Contrac
                             [str(c) for c in d.get("columns") or []], _schema_of(contracts))
     names = {t: dataset_name(t, contracts) for t in lineage.tables}
     inputs = [_input(t, names[t], contracts) for t in lineage.tables]
-    outputs = _outputs(d, lineage, names, r.purpose, p)
+    outputs = _outputs(d, lineage, names, r.purpose, p, model)
     start_facets = {"parent": parent_facet}
     complete_facets = {"parent": parent_facet, PRIVACY_FACET: privacy}
     return (rid, start_facets, complete_facets), job, inputs, outputs
@@ -327,7 +333,11 @@ def _input(table: str, where: DatasetName, contracts: dict[str, "Contract"]):
 
 
 def _outputs(d: dict, lineage: "QueryLineage", names: dict[str, DatasetName],
-             purpose: str | None, p: "Product") -> list[Any]:
+             purpose: str | None, p: "Product", model: str | None = None) -> list[Any]:
+    """The release's output dataset and its column lineage. A model (``model``: its
+    estimator) was checked as an aggregate query over its inputs (features and target as
+    its outputs, ``fit_rows`` beside them, categorical ones as group keys): its lineage is
+    every input masked into the model's parameters, the filter indirect."""
     from openlineage.client.event_v2 import OutputDataset
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
 
@@ -349,7 +359,13 @@ def _outputs(d: dict, lineage: "QueryLineage", names: dict[str, DatasetName],
 
     fields = {}
     for out_name, (inputs, aggregated) in lineage.direct.items():
-        if aggregated:
+        if model is not None:
+            if out_name == "fit_rows":
+                continue
+            items = [field(q, "DIRECT", "AGGREGATION", True,
+                           f"differentially private model parameters ({model})")
+                     for q in inputs]
+        elif aggregated:
             items = [field(q, "DIRECT", "AGGREGATION", access == "dp-aggregate",
                            "differentially private aggregate" if access == "dp-aggregate"
                            else "aggregate") for q in inputs]
@@ -359,9 +375,10 @@ def _outputs(d: dict, lineage: "QueryLineage", names: dict[str, DatasetName],
                            else "released as is") for q in inputs]
         fields[out_name] = cl.Fields(inputFields=items)
     dataset = [field(q, "INDIRECT", sub, False, sub.lower().replace("_", " "))
-               for q, sub in lineage.indirect]
+               for q, sub in lineage.indirect if model is None or sub != "GROUP_BY"]
     facet = cl.ColumnLineageDatasetFacet(fields=fields, dataset=dataset, producer=PRODUCER)
-    return [OutputDataset(namespace=DATASET_NAMESPACE, name=f"releases.{release}",
+    kind = "releases" if model is None else "models"
+    return [OutputDataset(namespace=DATASET_NAMESPACE, name=f"{kind}.{release}",
                           facets={"columnLineage": facet})]
 
 

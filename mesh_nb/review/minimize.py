@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..contract.privacy import policy_path
 from ..contract.yamlsource import column_path, contract_source
+from ..ledger.entry import RELEASE_KINDS
 from ._common import entries_in, parse_since, products_of, qualified_columns
 
 if TYPE_CHECKING:
@@ -94,7 +95,8 @@ def minimization(target: "Mesh | Product", since: datetime | date | str | None =
     """How often each purpose touched each of its allowed columns from ``since`` on.
 
     Counts ``query.released`` entries (cached re-releases too: the analyst saw the result
-    again) whose ``details.columns`` name the column. ``line`` is the contract line of the
+    again) and ``model.released`` ones (a model's features, target and filter) whose
+    ``details.columns`` name the column. ``line`` is the contract line of the
     ``allowedColumns`` item (or of the column in ``schema``) to change.
     """
     return minimize_products(products_of(target, product), parse_since(since))
@@ -108,7 +110,7 @@ def minimize_products(products: list["Product"], start: datetime | None) -> Mini
         src = contract_source(c.path)
         at = policy_path(src) if src is not None else None
         tables = {t.name: t.column_names for t in c.tables}
-        releases = entries_in(p, start, ("query.released",))
+        releases = entries_in(p, start, RELEASE_KINDS)
         touched: dict[tuple[str, str, str], list[str]] = {}  # (purpose, table, col) -> ts
         for e in releases:
             for table, col in set(qualified_columns(e, p.name)):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import LedgerError, LedgerTampered
-from ..ledger.entry import MICRO, PICO
+from ..ledger.entry import MICRO, PICO, RELEASE_KINDS
 from ._common import entries_in, parse_since, products_of, ts
 from .minimize import Minimization, minimize_products
 
@@ -26,12 +26,14 @@ if TYPE_CHECKING:
 
 EVERYONE = "(everyone)"
 
-USAGE_COLUMNS = ["product", "purpose", "analyst", "access", "sessions", "releases", "cached",
-                 "rows_released", "rejected", "failed", "budget_exhausted", "pii_alerts",
+USAGE_COLUMNS = ["product", "purpose", "analyst", "access", "sessions", "releases", "models",
+                 "cached", "rows_released", "rejected", "failed", "budget_exhausted", "pii_alerts",
                  "epsilon", "delta"]
 BUDGET_COLUMNS = ["product", "purpose", "scope", "holder", "budget_epsilon", "budget_delta",
                   "period_days", "releases", "epsilon", "delta", "window_epsilon",
                   "remaining_epsilon", "share_used", "trend"]
+MODEL_COLUMNS = ["product", "purpose", "analyst", "estimator", "target", "features", "fits",
+                 "failed", "epsilon", "last"]
 TIMELINE_COLUMNS = ["product", "purpose", "holder", "seq", "ts", "epsilon", "cumulative"]
 REJECTED_COLUMNS = ["product", "purpose", "rule", "count", "analysts", "last", "example"]
 PII_COLUMNS = ["product", "purpose", "analyst", "frame", "entity_type", "columns", "alerts",
@@ -43,8 +45,10 @@ VERIFY_COLUMNS = ["product", "status", "entries", "checkpoint", "bad_entry", "de
 class UsageReport:
     """The tables of a usage report; :meth:`to_html` renders them.
 
-    ``tables`` (pandas, one row per group): ``usage`` (sessions, releases, rejections, PII
-    alerts, epsilon and delta per product, purpose and analyst), ``budget`` (spent against
+    ``tables`` (pandas, one row per group): ``usage`` (sessions, releases — models among
+    them —, rejections, PII alerts, epsilon and delta per product, purpose and analyst),
+    ``models`` (models fitted: estimator, target and features per purpose and analyst, with
+    what they spent), ``budget`` (spent against
     each budget), ``timeline`` (every spend and the running total per budget holder),
     ``rejected`` (by rule), ``pii`` (alerts by frame and entity type), ``verify`` (the
     ledger's verify status), ``minimization`` and ``collection`` (see
@@ -86,7 +90,8 @@ class UsageReport:
             flagged = self.tables["minimization"]
             n_flag = int(flagged[(flagged["product"] == name) & flagged["flagged"]].shape[0])
             lines.append(f"{name}: {int(rows['sessions'].sum())} session(s), "
-                         f"{int(rows['releases'].sum())} release(s), "
+                         f"{int(rows['releases'].sum())} release(s) "
+                         f"({int(rows['models'].sum())} model(s)), "
                          f"ε {rows['epsilon'].sum():g} spent, {int(rows['rejected'].sum())} "
                          f"rejected, {int(rows['pii_alerts'].sum())} PII alert(s), "
                          f"{n_flag} allowed column(s) never touched; ledger {status}")
@@ -105,7 +110,7 @@ def usage_report(target: "Mesh | Product", since: datetime | date | str | None =
     """
     start = parse_since(since, now=now)
     products = products_of(target, product)
-    usage, budget, timeline, rejected, pii, verify = [], [], [], [], [], []
+    usage, models, budget, timeline, rejected, pii, verify = [], [], [], [], [], [], []
     contracts = {}
     for p in products:
         c = p.contract
@@ -113,6 +118,7 @@ def usage_report(target: "Mesh | Product", since: datetime | date | str | None =
                              "owners": ", ".join(c.owners), "team": c.team}
         entries = entries_in(p, start)
         usage += _usage(p, entries)
+        models += _models(p, entries)
         b, t = _budget(p, entries)
         budget += b
         timeline += t
@@ -122,6 +128,7 @@ def usage_report(target: "Mesh | Product", since: datetime | date | str | None =
     mini = minimize_products(products, start)
     tables = {
         "usage": _frame(usage, USAGE_COLUMNS),
+        "models": _frame(models, MODEL_COLUMNS),
         "budget": _frame(budget, BUDGET_COLUMNS),
         "timeline": _frame(timeline, TIMELINE_COLUMNS),
         "rejected": _frame(rejected, REJECTED_COLUMNS),
@@ -143,24 +150,29 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 
 def _usage(p: "Product", entries) -> list[dict]:
     groups: dict[tuple[str, str], dict[str, Any]] = {}
+    fits: set[str] = set()  # release ids of models (a failed fit is no model)
     for e in entries:
         if e.purpose is None:
             continue
         g = groups.setdefault((e.purpose, e.analyst or ""), {
-            "sessions": set(), "releases": 0, "cached": 0, "rows_released": 0, "rejected": 0,
-            "failed": 0,
+            "sessions": set(), "releases": 0, "models": 0, "cached": 0, "rows_released": 0,
+            "rejected": 0, "failed": 0,
             "budget_exhausted": 0, "pii_alerts": 0, "eps": 0, "delta": 0})
         if e.kind == "session.bound" and e.session:
             g["sessions"].add(e.session)
-        elif e.kind == "query.released":
+        elif e.kind in RELEASE_KINDS:
             g["releases"] += 1
+            if e.kind == "model.released":
+                g["models"] += 1
+                fits.add(str(e.details.get("release", "")))
             g["cached"] += bool(e.details.get("cached"))
             g["rows_released"] += int(e.details.get("rows") or 0)
         elif e.kind == "query.rejected":
             g["rejected"] += 1
-        elif e.kind == "query.failed":  # charged by its query.released entry
+        elif e.kind == "query.failed":  # charged by its query.released/model.released entry
             g["failed"] += 1
             g["releases"] -= 1
+            g["models"] -= str(e.details.get("release", "")) in fits
         elif e.kind == "budget.exhausted":
             g["budget_exhausted"] += 1
         elif e.kind == "pii.detected":
@@ -173,12 +185,32 @@ def _usage(p: "Product", entries) -> list[dict]:
         out.append({"product": p.name, "purpose": purpose, "analyst": analyst,
                     "access": spec.access if spec else "(undeclared)",
                     "sessions": len(g["sessions"]), "releases": g["releases"],
+                    "models": g["models"],
                     "cached": g["cached"], "rows_released": g["rows_released"],
                     "rejected": g["rejected"], "failed": g["failed"],
                     "budget_exhausted": g["budget_exhausted"],
                     "pii_alerts": g["pii_alerts"], "epsilon": g["eps"] / MICRO,
                     "delta": g["delta"] / PICO})
     return out
+
+
+def _models(p: "Product", entries) -> list[dict]:
+    """Models fitted per purpose and analyst: one row per estimator, target and features,
+    with the fits, the failed ones (charged, no model released) and what they spent."""
+    groups: dict[tuple[str, str, str, str, str], list] = defaultdict(list)
+    failed = {str(e.details.get("release", "")) for e in entries if e.kind == "query.failed"}
+    for e in entries:
+        if e.kind != "model.released":
+            continue
+        d = e.details
+        groups[(e.purpose or "", e.analyst or "", str(d.get("estimator", "")),
+                str(d.get("target", "")), ", ".join(map(str, d.get("features") or ())))
+               ].append(e)
+    return [{"product": p.name, "purpose": purpose, "analyst": analyst, "estimator": est,
+             "target": target, "features": features, "fits": len(es),
+             "failed": sum(str(e.details.get("release", "")) in failed for e in es),
+             "epsilon": sum(e.epsilon_micro for e in es) / MICRO, "last": es[-1].ts}
+            for (purpose, analyst, est, target, features), es in sorted(groups.items())]
 
 
 def _budget(p: "Product", entries) -> tuple[list[dict], list[dict]]:
@@ -217,7 +249,7 @@ def _budget(p: "Product", entries) -> tuple[list[dict], list[dict]]:
                 "product": p.name, "purpose": pname, "scope": b.scope, "holder": holder,
                 "budget_epsilon": b.epsilon, "budget_delta": b.delta,
                 "period_days": b.period_days,
-                "releases": sum(e.kind == "query.released" for e in es),
+                "releases": sum(e.kind in RELEASE_KINDS for e in es),
                 "epsilon": eps, "delta": sum(e.delta_pico for e in spends) / PICO,
                 "window_epsilon": window, "remaining_epsilon": remaining,
                 "share_used": window / b.epsilon if b.epsilon else 0.0,
@@ -382,11 +414,18 @@ def _body(r: UsageReport) -> str:
     out.append("<h2>Sessions and releases</h2>")
     out.append(_gt(_display(t["usage"], r), "mesh-nb-usage",
                    "Sessions and releases per purpose and analyst",
+                   "models: releases that were DP models (below); "
                    "cached: the same query released again at no cost; rows: rows released "
                    "to row-access purposes; failed: charged queries the engine did not "
                    "complete (their class is in the ledger)", decimals={"epsilon": 4, "delta": 10},
                    labels={"rows_released": "rows", "budget_exhausted": "budget refused",
                            "pii_alerts": "PII alerts", "epsilon": "ε", "delta": "δ"}))
+    out.append("<h2>Models fitted</h2>")
+    out.append(_gt(_display(t["models"], r), "mesh-nb-models",
+                   "Differentially private models per purpose and analyst",
+                   "trained on the owner's side, one row per privacy unit; only the fitted "
+                   "parameters were released. failed: charged fits that released no model",
+                   decimals={"epsilon": 4}, labels={"epsilon": "ε", "fits": "fits"}))
     out.append("<h2>Privacy budgets</h2>")
     out.append(_gt(_display(t["budget"], r), "mesh-nb-budget",
                    "Epsilon spent against each budget",
