@@ -86,7 +86,9 @@ def test_each_rule_says_what_breaks_it_and_how_to_fix_it() -> None:
         assert rule.title and rule.fix and rule.stage in STAGES, rule
     assert policy.RULES == titles("query")
     assert set(titles("request")) == {"epsilon", "epsilon-too-large", "delta", "mechanism",
-                                      "threshold-needs-delta", "gaussian-needs-delta"}
+                                      "threshold-needs-delta", "gaussian-needs-delta",
+                                      "fit-access", "fit-estimator", "fit-features",
+                                      "fit-target", "fit-table", "fit-categories", "fit-option"}
 
 
 def test_violation_names_a_registered_rule() -> None:
