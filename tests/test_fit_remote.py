@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -83,7 +85,8 @@ def test_each_estimator_trains_through_the_server(server: LiveServer, estimator:
     # the analyst sees their own model.released entry through the entries endpoint
     mine = m.products["customers"].ledger.entries(kind="model.released")
     assert [e.details["release"] for e in mine] == [r.release_id]
-    # the model is the released parameters: rebuilt from the raw response, it predicts alike
+    # the model the client rebuilt is exactly the released parameters (JSON floats
+    # round-trip), as the server's own evaluation model is: both sides predict alike
     frame = FRAME if target != "monthly_spend" else FRAME.assign(churned=[True, False, True,
                                                                            None])
     frame = frame[[f["name"] for f in r.card["features"]]]
@@ -278,3 +281,37 @@ def test_no_data_value_on_the_wire_or_in_the_log(server: LiveServer) -> None:
     log = server.log.read_text() + server.log.with_suffix(".stderr").read_text()
     assert "/fit 200" in log and SECRET_LITERAL not in log
     assert not [v for v in secrets if v in log]
+
+
+def test_a_session_runs_one_fit_at_a_time(server: LiveServer) -> None:
+    """The fit holds its session's claim, like a query: other work on the session is refused
+    at once (409 session-busy) until it ends, never queued or run beside it."""
+    token = server.token("fit-busy", rate=10**6)
+    body = {"estimator": "PCA", "features": FEATURES, "epsilon": 0.5}
+    answers: list[httpx.Response] = []
+    with _raw(server, token) as c:
+        sid = _bind(c)
+
+        def fit() -> None:
+            with _raw(server, token) as f:
+                while True:  # a probe below may hold the session at the moment it asks
+                    r = f.post(f"/sessions/{sid}/fit", json=body)
+                    if r.status_code != 409:
+                        answers.append(r)
+                        return
+
+        worker = threading.Thread(target=fit)
+        worker.start()
+        busy = 0
+        while worker.is_alive():
+            r = c.post(f"/sessions/{sid}/explain", json={
+                "sql": "SELECT COUNT(*) AS n FROM customers.accounts"})
+            assert r.status_code in (200, 409), r.text
+            if r.status_code == 409:
+                assert r.json()["error"]["rule"] == "session-busy"
+                busy += 1
+            time.sleep(0.01)
+        worker.join()
+        assert answers[0].status_code == 200, answers[0].text
+        assert busy > 0  # the fit ran while the probes asked
+        assert math.isclose(_spent(c, sid), 0.5, abs_tol=1e-9)
