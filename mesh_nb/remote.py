@@ -3,8 +3,9 @@
 ``open_mesh("https://mesh.example.org", token=...)`` (or ``$MESH_TOKEN``) returns a
 :class:`~mesh_nb.Mesh` whose products are the server's contracts and whose sessions run on an
 :class:`HttpBackend`: magics, widgets and the lab extension work unchanged, and
-``query``/``rows``/``explain``/``budget`` return the same ``Release``/``RowRelease``/
-``Explanation``/``BudgetStatus`` objects, rebuilt through their ``from_wire``.
+``query``/``rows``/``explain``/``fit``/``budget`` return the same ``Release``/
+``RowRelease``/``Explanation``/``ModelRelease``/``BudgetStatus`` objects, rebuilt through
+their ``from_wire``.
 Refusals come back as the same exceptions (PolicyViolation with its rule, BudgetExceeded).
 
 Who the analyst is comes from the token: the server refuses any other name.
@@ -23,8 +24,8 @@ from .contract import Contract, load_contract_text
 from .errors import BudgetExceeded, MeshError, PolicyViolation, QueryFailed
 from .ledger.entry import Entry
 from .server import wire
-from .session import Session
-from .values import BudgetStatus, Explanation, PurposeRequest, Release, RowRelease
+from .session import FitRequest, Session
+from .values import BudgetStatus, Explanation, ModelRelease, PurposeRequest, Release, RowRelease
 
 if TYPE_CHECKING:
     from .mesh import Mesh
@@ -143,6 +144,15 @@ class HttpBackend:
                 delta: float | None, mechanism: str) -> Explanation:
         return Explanation.from_wire(self._call(session, "explain", {
             "sql": sql, "epsilon": epsilon, "delta": delta, "mechanism": mechanism}))
+
+    def fit(self, session: Session, request: FitRequest) -> ModelRelease:
+        """Train on the owner's server; the model is rebuilt here from its parameters and card
+        (the same :func:`~mesh_nb.query.fit.build_model` as the server's)."""
+        return ModelRelease.from_wire(self._call(session, "fit", {
+            "estimator": request.estimator, "features": list(request.features),
+            "target": request.target, "epsilon": request.epsilon, "where": request.where,
+            "evaluate": request.evaluate, "table": request.table, "product": request.product,
+            "options": dict(request.options)}))
 
     def budgets(self, session: Session) -> tuple[BudgetStatus, ...]:
         session.check_open()  # the server has forgotten an ended session

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 SIZE_SHARE = 0.05  # of epsilon: the noisy size of the training set
 EVAL_SHARE = 0.15  # of epsilon: the held-out evaluation (when asked)
 TEST_SHARE = 0.2  # of units: held out for the evaluation (when asked)
+MIN_EPSILON = 1e-3  # below it the noisy size is mostly noise: millions of padding rows
 MAX_FEATURES = 64
 MAX_ENCODED = 512  # encoded columns (one-hot included)
 
@@ -660,6 +661,11 @@ def run_fit(session: "Session", estimator: str, features: Sequence[str] | str,
                          purpose=session.purpose, product=owner.name, table=table, where=where,
                          options=options)
         eps, _ = defaults(session, epsilon, 0.0, (owner,))
+        if eps < MIN_EPSILON:
+            raise PolicyViolation("epsilon", f"epsilon {eps:g} is below the {MIN_EPSILON:g} a "
+                                  "fit takes (the training set's noisy size would be mostly "
+                                  "noise, and could be millions of rows)",
+                                  f"give epsilon={MIN_EPSILON:g} or more")
         query = fit_query(spec)
         job = session.engine.prepare(query)  # binds on the schema: reads no data
     except PolicyViolation as exc:

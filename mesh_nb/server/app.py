@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 from ..errors import BudgetExceeded, MeshError, NotFound, PolicyViolation, QueryFailed
 from ..mesh import Mesh, ProductBroken, open_mesh
-from ..session import Session
+from ..session import FitRequest, Session
 from ..values import BudgetStatus, PurposeRequest
 from . import wire
 from .approvals import Approvals
@@ -218,6 +218,17 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
                    token: Token = Depends(who)) -> wire.RowReleaseOut:
         return await srv.work(token, sid,
                               lambda s: wire.RowReleaseOut(**s.rows(body.sql).to_wire()))
+
+    @app.post(f"{v1}/sessions/{{sid}}/fit", response_model=wire.ModelReleaseOut)
+    async def fit(sid: str, body: wire.FitBody,
+                  token: Token = Depends(who)) -> wire.ModelReleaseOut:
+        """Train a DP model in a query worker (the session claimed, like a query); only its
+        parameters and card come back."""
+        request = FitRequest(body.estimator, tuple(body.features), body.target, body.epsilon,
+                             body.where, body.evaluate, body.table, body.product,
+                             dict(body.options))
+        return await srv.work(token, sid, lambda s: wire.ModelReleaseOut(
+            **s.backend.fit(s, request).to_wire()))
 
     @app.post(f"{v1}/sessions/{{sid}}/pii", status_code=204)
     def pii(sid: str, body: wire.PiiReport,

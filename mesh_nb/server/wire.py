@@ -15,7 +15,8 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt,
+                      StringConstraints, field_validator)
 
 from . import MAX_BODY  # noqa: F401  (re-exported; defined there for `mesh-nb serve --help`)
 
@@ -50,6 +51,30 @@ class QueryRequest(_Body):
 
 class RowsRequest(_Body):
     sql: str = Field(min_length=1, max_length=MAX_SQL)
+
+
+MAX_FIT_INPUT = 2000
+"""Longest feature or target expression the server takes (characters)."""
+_FitText = Annotated[str, StringConstraints(max_length=MAX_FIT_INPUT)]
+_OptionKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+#: An estimator option: a JSON true/false, integer or finite number, never a string (strict:
+#: ``"1"`` or ``"yes"`` are refused, not coerced); the estimator checks its range.
+_OptionValue = (StrictBool | Annotated[StrictInt, Field(ge=-2**53, le=2**53)]
+                | Annotated[StrictFloat, Field(allow_inf_nan=False)])
+
+
+class FitBody(_Body):
+    """``POST /sessions/{sid}/fit``: :class:`mesh_nb.session.FitRequest` on the wire."""
+
+    estimator: str = Field(min_length=1, max_length=64)
+    features: list[_FitText] = Field(max_length=64)
+    target: _FitText | None = None
+    epsilon: float | None = Field(default=None, gt=0, le=1e9, allow_inf_nan=False)
+    where: str | None = Field(default=None, max_length=MAX_SQL)
+    evaluate: StrictBool | None = None
+    table: str | None = Field(default=None, max_length=128)
+    product: str | None = Field(default=None, max_length=128)
+    options: dict[_OptionKey, _OptionValue] = Field(default_factory=dict, max_length=8)
 
 
 #: One printable line: no control, line-separator or bidi character (a log or terminal forger).
@@ -171,6 +196,22 @@ class RowReleaseOut(_Body):
     generalized: list[str]
     sql: str
     release_id: str
+
+
+class ModelReleaseOut(_Body):
+    """:meth:`mesh_nb.values.ModelRelease.to_wire`: fitted parameters and the card, plain JSON
+    (a NaN in either, e.g. an RMSE's undefined interval, is sent as null)."""
+
+    estimator: str
+    params: dict[str, Any]
+    card: dict[str, Any]
+    epsilon: float
+    delta: float
+    purpose: str
+    products: list[str]
+    release_id: str
+    notes: list[str]
+    remaining: dict[str, float | None]
 
 
 class ExplanationOut(_Body):
