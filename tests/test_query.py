@@ -396,10 +396,10 @@ def test_clamping_keeps_missing_values_missing() -> None:
     import duckdb
     from sqlglot import exp
 
-    from mesh_nb.query.plan import _clamp
+    from mesh_nb.query.plan import clamp
 
     x = exp.column("x")
-    rows = duckdb.sql(f"SELECT {_clamp(x, 5.0, 10.0)}, {_clamp(x, 5.0, 10.0, 7.5)} FROM "
+    rows = duckdb.sql(f"SELECT {clamp(x, 5.0, 10.0)}, {clamp(x, 5.0, 10.0, 7.5)} FROM "
                       "(VALUES (NULL), (1), (20), (7)) t(x)").fetchall()
     assert rows == [(None, None), (5.0, -2.5), (10.0, 2.5), (7.0, -0.5)]
 
