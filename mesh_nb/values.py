@@ -211,11 +211,13 @@ class ModelRelease:
     @property
     def encoded_columns(self) -> tuple[str, ...]:
         """The names of the encoded columns the estimator sees, in order: a numeric feature's
-        own name, ``name=category`` per declared category of a categorical one."""
+        own name, ``name=category`` per encoded category of a categorical one (all of them, or
+        all but the first, the reference, when the card says ``drop_first``)."""
         out: list[str] = []
+        skip = 1 if self.card.get("drop_first") else 0
         for f in self.card.get("features", ()):
             if f.get("kind") == "categorical":
-                out += [f"{f['name']}={c}" for c in f.get("categories") or ()]
+                out += [f"{f['name']}={c}" for c in list(f.get("categories") or ())[skip:]]
             else:
                 out.append(f["name"])
         return tuple(out)

@@ -257,6 +257,9 @@ def test_linear_regression_beats_the_mean(demo_dir, session) -> None:
     spend = pd.read_parquet(next(demo_dir.glob("customers/**/*.parquet")))["monthly_spend"]
     r = session.fit("linear", ["plan", "region"], target="monthly_spend", epsilon=1.0)
     assert r.card["drop_first"] and len(r.params["coef_"]) == 2 + 4
+    assert r.encoded_columns == ("plan=plus", "plan=pro", "region=south", "region=east",
+                                 "region=west", "region=central")
+    assert len(r.coefficients()) == 6 + 1 and "RMSE" in str(r)
     assert r.evaluation["metric"] == "rmse"
     assert r.evaluation["value"] < 0.9 * float(spend.std())
     pred = r.model.predict(pd.DataFrame({"plan": ["basic", "pro"], "region": ["north", "x"]}))
