@@ -82,7 +82,7 @@ def test_lab_opens_a_working_copy_of_the_example_notebooks(lab):
     assert status == 200
     names = sorted(item["name"] for item in json.loads(body)["content"])
     expected = sorted(p.name for p in notebooks_dir().glob("*.ipynb"))
-    assert len(expected) == 4 and names == expected
+    assert len(expected) == 5 and names == expected
     assert (lab["mesh"] / "notebooks").is_dir()
     assert "mesh-nb: JupyterLab on" in lab["log"].read_text()
 
@@ -113,7 +113,7 @@ def test_a_notebook_already_in_the_folder_is_kept(tmp_path: Path):
     (folder / sorted(notebooks_dir().glob("*.ipynb"))[1].name).unlink()
     again = workshop_folder(tmp_path)
     assert first.read_text() == '{"edited": true}'
-    assert len(list(again.glob("*.ipynb"))) == 4
+    assert len(list(again.glob("*.ipynb"))) == 5
 
 
 def test_other_commands_still_refuse_unknown_arguments(capsys):

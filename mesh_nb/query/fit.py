@@ -360,10 +360,7 @@ def encode(features: Sequence[Feature], columns: Sequence[Any], drop_first: bool
             scaled = (np.clip(x, lo, hi) - mid) / half
             parts.append(np.where(np.isnan(scaled), 0.0, scaled)[:, None])
         else:
-            values = objects(col)
-            cats = f.encoded(drop_first)
-            parts.append(np.stack([_equal(values, c) for c in cats], axis=1)
-                         if cats else np.zeros((n, 0)))
+            parts.append(_one_hot(objects(col), f.encoded(drop_first)))
     return np.hstack(parts).astype(float) if parts else np.zeros((n, 0))
 
 
@@ -388,11 +385,16 @@ def _floats(col: Any) -> np.ndarray:
         dtype=float, na_value=np.nan)
 
 
-def _equal(values: np.ndarray, category: Any) -> np.ndarray:
-    """1.0 where a value is the category (a string matches only a string: ``'1'`` is not 1)."""
-    want = (isinstance(category, str), category)
-    return np.array([1.0 if v is not None and (isinstance(v, str), v) == want else 0.0
-                     for v in values])
+def _one_hot(values: np.ndarray, categories: Sequence[Any]) -> np.ndarray:
+    """One column per category, 1.0 where a value is it (a string matches only a string:
+    ``'1'`` is not 1; missing matches nothing); hash look-ups in C, not a loop per value."""
+    import pandas as pd
+
+    target = pd.Index(values, dtype=object)
+    out = np.zeros((len(target), len(categories)))
+    for j, category in enumerate(categories):  # one look-up each: a set may hold 1 and True
+        out[:, j] = pd.Index([category], dtype=object).get_indexer(target) == 0
+    return out
 
 
 def _labels(target: Feature, col: Any) -> np.ndarray:
