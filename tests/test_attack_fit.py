@@ -85,22 +85,18 @@ def test_an_input_named_like_an_internal_column_is_refused_by_name(mesh) -> None
     # integer overflow only for one person's spend, in a feature
     (["CASE WHEN monthly_spend BETWEEN 315.88 AND 315.90 THEN "
       "CAST(monthly_spend AS INTEGER) * 1000000000 ELSE 1 END AS f", "plan"], "churned", None),
-    # a failing cast only for some rows, in the target (a bucket)
-    (FEATURES, "CASE WHEN monthly_spend > 499 THEN CAST(CAST(plan AS INTEGER) AS VARCHAR) "
-               "WHEN churned THEN 'yes' ELSE 'no' END AS t", None),
+    # integer overflow only for spends above 214, in the target (a bucket)
+    (FEATURES, "CASE WHEN CAST(monthly_spend AS INTEGER) * 10000000 > 0 "
+               "THEN 'pos' ELSE 'zero' END AS t", None),
     # a cast and a date far out of range, only for one person, in the filter
     (FEATURES, "churned", "CAST(plan AS INTEGER) = 1 OR monthly_spend >= 0 AND "
                           "(monthly_spend <> 315.89 OR "
-                          "signup_date + INTERVAL 9000 YEAR > DATE '2000-01-01')"),
+                          "signup_date + INTERVAL 300000 YEAR > DATE '2000-01-01')"),
 ])
 def test_values_that_would_raise_for_one_person_never_fail_the_fit(mesh, features, target,
                                                                    where) -> None:
     s = _fresh(mesh)
-    try:
-        r = s.fit("logistic", features, target=target, where=where, epsilon=0.2)
-    except PolicyViolation:  # refused before the data is read: as good as total
-        assert s.budget().epsilon_spent == 0.0
-        return
+    r = s.fit("logistic", features, target=target, where=where, epsilon=0.2)
     assert isinstance(r, ModelRelease) and not _entries(mesh, "query.failed")
 
 
@@ -186,10 +182,11 @@ def _lb(r: dict, alpha: float) -> float:
 
 def test_kmeans_centre_bound_is_below_the_charge(neighbours) -> None:
     """One released statistic, many fits: KMeans' one centre (the noisy mean of the encoded
-    x, where the added person sits at the top) on D and D1. The bound holds with probability
+    x, where the added person sits at the top) on D and D1, under a filter that keeps few
+    people, so that the resize (padding with all-zero rows) does the work. The bound holds with probability
     at least 1 - 2 * ALPHA for a correct mechanism."""
-    def fit(s):
-        return s.fit("KMeans", ["x"], n_clusters=1, epsilon=1.0)
+    def fit(s):  # about 20 people match in D: the training set is mostly padding
+        return s.fit("KMeans", ["x"], n_clusters=1, epsilon=1.0, where="x >= 90")
 
     r = _bound(neighbours, fit, lambda rel: rel.params["cluster_centers_"][0][0], 300, ALPHA)
     print(f"\nKMeans centre: fp {r['fp']}/{r['n0']} fn {r['fn']}/{r['n1']} "
@@ -202,9 +199,10 @@ def test_kmeans_centre_bound_is_below_the_charge(neighbours) -> None:
     "the LOWER centred bound only (linear_regression.py:144, `bounds_X[0][i]` twice; "
     "IBM/differential-privacy-library#105, open). With fit_intercept (the default) the "
     "bounds are centred on the noisy mean, so a feature whose values sit at its lower bound "
-    "(`CASE WHEN x = 100 THEN 1 ELSE 0 END`) gets almost no noise on sum(x^2): whenever "
-    "nobody has the flag the coefficient explodes (|coef| ~ 1e150), when one person has it "
-    "it does not. Fix in fit.py: fit LinearRegression with fit_intercept=False on the "
+    "(`CASE WHEN x = 100 THEN 1 ELSE 0 END`) gets almost no noise on sum(x^2): when nobody "
+    "has the flag and the noisy size drops the padding (about half the fits) the "
+    "coefficient explodes (|coef| up to 1e152); with the one person it does not. Measured: "
+    "eps_lb 1.75 at a charge of 1 (300 fits each). Fix in fit.py: fit LinearRegression with fit_intercept=False on the "
     "encoded columns plus a constant column (symmetric bounds [-1, 1], whose coefficient "
     "is the intercept), or refuse LinearRegression until diffprivlib is fixed."))
 def test_linear_regression_coefficient_bound_is_below_the_charge(neighbours) -> None:
@@ -214,7 +212,7 @@ def test_linear_regression_coefficient_bound_is_below_the_charge(neighbours) -> 
 
     # score high = "the person is in": a moderate coefficient
     r = _bound(neighbours, fit, lambda rel: -math.log10(abs(rel.params["coef_"][0]) + 1e-300),
-               150, ALPHA)
+               300, ALPHA)
     print(f"\nLinearRegression flag: fp {r['fp']}/{r['n0']} fn {r['fn']}/{r['n1']} "
           f"eps_lb {r['eps_lb']:.3f} vs charged {r['charged']:.3f}")
     assert r["eps_lb"] <= r["charged"]
