@@ -3,7 +3,7 @@
 Each test is one attack by an analyst who wants one person's data without paying: an outcome
 (the model, the card, a note, an error or its class, a warning, a refusal before the charge)
 that depends on one person. A probe that held asserts the property; an attack that works is
-``xfail(strict=True)`` with what it shows and the fix.
+``xfail(strict=True)`` with what it shows and the fix (none left: the four found were fixed).
 
 1. Inputs that read a person's identity or another row, or that raise only on some values:
    refused before any spend, or made total (the fit completes whatever the data holds).
@@ -194,17 +194,7 @@ def test_kmeans_centre_bound_is_below_the_charge(neighbours) -> None:
     assert r["eps_lb"] <= r["charged"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "diffprivlib's LinearRegression calibrates the noise on each diagonal X_i^2 term with "
-    "the LOWER centred bound only (linear_regression.py:144, `bounds_X[0][i]` twice; "
-    "IBM/differential-privacy-library#105, open). With fit_intercept (the default) the "
-    "bounds are centred on the noisy mean, so a feature whose values sit at its lower bound "
-    "(`CASE WHEN x = 100 THEN 1 ELSE 0 END`) gets almost no noise on sum(x^2): when nobody "
-    "has the flag and the noisy size drops the padding (about half the fits) the "
-    "coefficient explodes (|coef| up to 1e152); with the one person it does not. Measured: "
-    "eps_lb 1.75 at a charge of 1 (300 fits each). Fix in fit.py: fit LinearRegression with fit_intercept=False on the "
-    "encoded columns plus a constant column (symmetric bounds [-1, 1], whose coefficient "
-    "is the intercept), or refuse LinearRegression until diffprivlib is fixed."))
+# An attack that worked until fit.py was fixed (the test keeps it fixed).
 def test_linear_regression_coefficient_bound_is_below_the_charge(neighbours) -> None:
     def fit(s):
         return s.fit("LinearRegression", ["CASE WHEN x = 100 THEN 1 ELSE 0 END AS flag"],
@@ -220,12 +210,7 @@ def test_linear_regression_coefficient_bound_is_below_the_charge(neighbours) -> 
 
 # -- 4. side doors ------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "diffprivlib's ConvergenceWarning ('lbfgs failed to converge') leaves train() and reaches "
-    "the analyst: whether L-BFGS converges within max_iter is a function of the rows and the "
-    "noise, not of the released coefficients, so its presence is one unnoised bit per fit. "
-    "Fix in fit.train: `warnings.simplefilter('ignore')` for every category but "
-    "PrivacyLeakWarning (and around evaluate), or record a fixed note instead."))
+# An attack that worked until fit.py was fixed (the test keeps it fixed).
 def test_no_warning_from_training_reaches_the_analyst(mesh) -> None:
     s = _fresh(mesh)
     with warnings.catch_warnings(record=True) as seen:
@@ -235,11 +220,7 @@ def test_no_warning_from_training_reaches_the_analyst(mesh) -> None:
     assert not escaped, [f"{w.category.__name__}: {w.message}" for w in escaped]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PCA's n_components is checked against the encoded width only in _estimator, after the "
-    "budget is reserved: a request the contract alone shows impossible is charged and ends "
-    "as QueryFailed. No data leaks (the width is public), but the analyst pays for a refusal. "
-    "Fix: check 1 <= n_components <= encoded width in check_fit (rule fit-option)."))
+# An attack that worked until fit.py was fixed (the test keeps it fixed).
 def test_pca_components_beyond_the_width_are_refused_before_the_charge(mesh) -> None:
     s = _fresh(mesh)
     with pytest.raises(PolicyViolation, match="fit-option"):
@@ -257,12 +238,7 @@ def test_pca_components_beyond_the_width_fail_the_same_for_any_data(mesh) -> Non
         assert "315.89" not in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "build_model sets classes_ to the declared order (class_labels), but diffprivlib fits "
-    "with np.unique(y) (sorted): for a target whose declared categories are not sorted (a "
-    "bucket `CASE WHEN churned THEN 'yes' ELSE 'no' END`) the rebuilt model predicts the "
-    "wrong class everywhere and the held-out accuracy is reported as ~0.30 instead of ~0.70. "
-    "Not a leak; a one-line fix in build_model: `value = np.unique(class_labels(tgt))`."))
+# An attack that worked until fit.py was fixed (the test keeps it fixed).
 def test_the_rebuilt_model_keeps_the_fitted_class_order(mesh) -> None:
     s = _fresh(mesh)
     r = s.fit("logistic", ["monthly_spend"], epsilon=0.5,
