@@ -376,20 +376,28 @@ def encode(features: Sequence[Feature], columns: Sequence[Any], drop_first: bool
 
 def objects(col: Any) -> np.ndarray:
     """Values as Python objects, missing ones (a masked entry, pandas NA, NaN) as None."""
-    if isinstance(col, np.ma.MaskedArray):
-        out = np.asarray(col.data, dtype=object).copy()
-        out[np.ma.getmaskarray(col)] = None
-    else:
-        out = np.asarray(col, dtype=object).copy()
     import pandas as pd
 
-    out[pd.isna(out)] = None
-    return np.array([v.item() if isinstance(v, np.generic) else v for v in out], dtype=object)
+    data = col.data if isinstance(col, np.ma.MaskedArray) else np.asarray(col)
+    out = data.astype(object)  # numbers, booleans and strings become Python objects in C
+    if data.dtype == object:  # an object array may hold numpy scalars: one pass to unwrap
+        out = np.frompyfunc(lambda v: v.item() if isinstance(v, np.generic) else v, 1, 1)(out)
+    out[np.asarray(pd.isna(out), dtype=bool)] = None
+    if isinstance(col, np.ma.MaskedArray):
+        out[np.ma.getmaskarray(col)] = None
+    return np.asarray(out, dtype=object)
 
 
 def _floats(col: Any) -> np.ndarray:
     """Numbers with missing values as NaN (masked arrays, None, pandas NA)."""
     import pandas as pd
+
+    data = col.data if isinstance(col, np.ma.MaskedArray) else np.asarray(col)
+    if data.dtype.kind in "fiub":  # numbers as the engine hands them: no object pass
+        out = data.astype(float)
+        if isinstance(col, np.ma.MaskedArray):
+            out[np.ma.getmaskarray(col)] = np.nan
+        return out
 
     return pd.to_numeric(pd.Series(objects(col)), errors="coerce").to_numpy(
         dtype=float, na_value=np.nan)
@@ -412,9 +420,20 @@ def _labels(target: Feature, col: Any) -> np.ndarray:
     classifier, numbers clamped to the bounds (NaN when missing) for a regression."""
     if target.kind == "numeric":
         return np.clip(_floats(col), *target.bounds)
-    lookup = {(type(c) is str, c): c for c in target.categories}
-    return np.array([lookup.get((type(v) is str, v)) if v is not None else None
-                     for v in objects(col)], dtype=object)
+    codes = class_codes(objects(col), target.categories)
+    labels = np.array(list(target.categories) + [None], dtype=object)
+    return labels[codes]
+
+
+def class_codes(values: np.ndarray, categories: Sequence[Any]) -> np.ndarray:
+    """The index of each value's category (a string matches only a string), -1 for none."""
+    import pandas as pd
+
+    index = pd.Index(values, dtype=object)
+    codes = np.full(len(index), -1, dtype=np.int64)
+    for j, category in enumerate(categories):  # one look-up each: a set may hold 1 and True
+        codes[pd.Index([category], dtype=object).get_indexer(index) == 0] = j
+    return codes
 
 
 def _labelled(target: Feature, y: np.ndarray) -> np.ndarray:
@@ -659,10 +678,9 @@ def evaluate(spec: FitSpec, model: Any, X: np.ndarray, y: np.ndarray, epsilon: f
     if spec.estimator.task == "classification":
         classes = list(class_labels(spec.target))
         pred = model.predict(X) if len(X) else np.array([])
-        index = {c: i for i, c in enumerate(classes)}
         exact = np.zeros((len(classes), len(classes)), dtype=np.int64)
-        for t, p in zip(y, pred):
-            exact[index[t], index[p]] += 1
+        np.add.at(exact, (class_codes(objects(y), classes), class_codes(objects(pred), classes)),
+                  1)
         mech = acc.mechanism(Measurement("eval", "count", None, 1, "geometric", epsilon))
         noisy = np.array([[max(0, mech.randomise(int(v))) for v in row] for row in exact])
         total = int(noisy.sum())
