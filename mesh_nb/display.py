@@ -216,6 +216,12 @@ def _evaluation_html(ev: dict | None) -> str:
             f"{escape(number(ev.get('value'), 3))}</b>{escape(interval)} on about "
             f"{escape(number(int(ev.get('test_rows') or 0)))} held-out units (noisy count, "
             f"ε {ev.get('epsilon', 0):g})</p>")
+    auc, auc_ci = ev.get("auc"), ev.get("auc_ci95") or (None, None)
+    if auc is not None and auc == auc:
+        span = (f" (95% interval {number(auc_ci[0], 3)} – {number(auc_ci[1], 3)})"
+                if None not in auc_ci and auc_ci[0] == auc_ci[0] else "")
+        head += (f"<p class='mesh-nb-model-eval'><b>held-out AUC {escape(number(auc, 3))}</b>"
+                 f"{escape(span)}, from the same noisy score histograms</p>")
     confusion, classes = ev.get("confusion"), ev.get("classes")
     if not confusion or not classes:
         return head

@@ -206,6 +206,7 @@ def test_card_shows_features_interval_confusion_split_and_coefficients(fitted) -
     ev = r.evaluation
     lo, hi = ev["ci95"]
     assert f"95% interval {lo:.3f} – {hi:.3f}" in html and f"{ev['value']:.3f}" in html
+    assert f"held-out AUC {ev['auc']:.3f}" in html
     confusion = cells.tables["mesh-nb-model-confusion"]
     counts = [[int(v.replace(",", "")) for v in row[1:]] for row in confusion]
     assert counts == ev["confusion"] and sum(map(sum, counts)) == ev["test_rows"]

@@ -663,6 +663,35 @@ def __getattr__(name: str) -> Any:
 
 # -- 5. evaluate --------------------------------------------------------------------------------
 
+SCORE_BINS = 20  # of a binary classifier's held-out scores (the AUC's resolution)
+
+
+def _auc(hist: np.ndarray, epsilon: float, rng: np.random.Generator
+         ) -> tuple[float, list[float]]:
+    """The AUC of noisy score histograms (row 0: negatives, row 1: positives; ties count half)
+    and a 95% interval: the test set's sampling (Hanley & McNeil) and the noise (the same
+    geometric noise drawn again on the released histograms: post-processing)."""
+    def auc(h: np.ndarray) -> float:
+        neg, pos = np.maximum(h[0], 0).astype(float), np.maximum(h[1], 0).astype(float)
+        below = np.cumsum(neg) - neg
+        n_pos, n_neg = pos.sum(), neg.sum()
+        return float((pos * (below + neg / 2)).sum() / (n_pos * n_neg)) if n_pos and n_neg \
+            else float("nan")
+
+    a = auc(hist)
+    if a != a:
+        return a, [float("nan"), float("nan")]
+    p = math.exp(-epsilon)
+    draws = [auc(hist + rng.geometric(1 - p, hist.shape) - rng.geometric(1 - p, hist.shape))
+             for _ in range(200)]
+    n_pos, n_neg = float(hist[1].sum()), float(hist[0].sum())
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    sampling = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) \
+        / (n_pos * n_neg)
+    width = 1.959964 * math.sqrt(max(0.0, sampling) + float(np.nanvar(draws)))
+    return a, [max(0.0, a - width), min(1.0, a + width)]
+
+
 def _geometric_var(epsilon: float) -> float:
     """The variance of two-sided geometric noise of sensitivity 1 (diffprivlib's Geometric)."""
     p = math.exp(-epsilon)
@@ -677,26 +706,44 @@ def evaluate(spec: FitSpec, model: Any, X: np.ndarray, y: np.ndarray, epsilon: f
     z = 1.959964
     if spec.estimator.task == "classification":
         classes = list(class_labels(spec.target))
-        pred = model.predict(X) if len(X) else np.array([])
-        exact = np.zeros((len(classes), len(classes)), dtype=np.int64)
-        np.add.at(exact, (class_codes(objects(y), classes), class_codes(objects(pred), classes)),
-                  1)
+        truth = class_codes(objects(y), classes)
         mech = acc.mechanism(Measurement("eval", "count", None, 1, "geometric", epsilon))
-        noisy = np.array([[max(0, mech.randomise(int(v))) for v in row] for row in exact])
-        total = int(noisy.sum())
-        right = int(np.trace(noisy))
-        value = right / total if total else float("nan")
-        var_noise = _geometric_var(epsilon)
-        if total:
-            k = len(classes)
-            noise = (k * var_noise * (1 - value) ** 2 + (k * k - k) * var_noise * value ** 2)
-            half = z * math.sqrt(value * (1 - value) / total + noise / total ** 2)
+        binary = len(classes) == 2 and hasattr(model, "predict_proba")
+        if binary:  # one histogram of scores per class: the confusion matrix and the AUC
+            scores = model.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
+            cells = np.minimum((scores * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
+            shape = (2, SCORE_BINS)
         else:
-            half = float("nan")
-        return {"metric": "accuracy", "value": value, "ci95": [max(0.0, value - half),
-                                                               min(1.0, value + half)],
-                "test_rows": total, "epsilon": epsilon,
-                "classes": [_plain(c) for c in classes], "confusion": noisy.tolist()}
+            pred = model.predict(X) if len(X) else np.array([])
+            cells = class_codes(objects(pred), classes)
+            shape = (len(classes), len(classes))
+        exact = np.zeros(shape, dtype=np.int64)
+        np.add.at(exact, (truth, cells), 1)  # one person, one cell: epsilon once
+        noisy = np.array([[max(0, mech.randomise(int(v))) for v in row] for row in exact])
+        out: dict[str, Any] = {"metric": "accuracy", "epsilon": epsilon,
+                               "classes": [_plain(c) for c in classes]}
+        if binary:
+            half = SCORE_BINS // 2
+            confusion = np.array([[noisy[0, :half].sum(), noisy[0, half:].sum()],
+                                  [noisy[1, :half].sum(), noisy[1, half:].sum()]])
+            right_cells = wrong_cells = SCORE_BINS
+            out["auc"], out["auc_ci95"] = _auc(noisy, epsilon, acc.rng)
+            out["score_bins"] = SCORE_BINS
+        else:
+            confusion = noisy
+            k = len(classes)
+            right_cells, wrong_cells = k, k * k - k
+        total, right = int(confusion.sum()), int(np.trace(confusion))
+        value = right / total if total else float("nan")
+        var = _geometric_var(epsilon)
+        if total:
+            noise = var * (right_cells * (1 - value) ** 2 + wrong_cells * value ** 2)
+            width = z * math.sqrt(value * (1 - value) / total + noise / total ** 2)
+        else:
+            width = float("nan")
+        out.update({"value": value, "ci95": [max(0.0, value - width), min(1.0, value + width)],
+                    "test_rows": total, "confusion": confusion.tolist()})
+        return out
     lo, hi = spec.target.bounds
     pred = np.clip(model.predict(X), lo, hi) if len(X) else np.array([])
     err = float(np.sum((pred - y) ** 2))
@@ -855,5 +902,9 @@ def _notes(spec: FitSpec, card: dict[str, Any]) -> Iterable[str]:
         lo, hi = ev["ci95"]
         yield (f"held-out accuracy {ev['value']:.3f} (95% interval {lo:.3f}–{hi:.3f}) on "
                f"about {ev['test_rows']:,} held-out units (ε {ev['epsilon']:g})")
+        if ev.get("auc") is not None and ev["auc"] == ev["auc"]:
+            alo, ahi = ev["auc_ci95"]
+            yield (f"held-out AUC {ev['auc']:.3f} (95% interval {alo:.3f}–{ahi:.3f}), from "
+                   f"noisy histograms of the scores in {ev['score_bins']} bins (the same ε)")
     elif ev and ev["metric"] == "rmse":
         yield f"held-out RMSE {ev['value']:.4g} on about {ev['test_rows']:,} units"
