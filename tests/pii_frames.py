@@ -94,7 +94,8 @@ def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(key.encode())])
 
 
-def _luhn_complete(payload: str) -> str:
+def luhn_complete(payload: str) -> str:
+    """``payload`` with its Luhn check digit appended (a valid card number's last digit)."""
     total = 0
     for i, ch in enumerate(reversed(payload)):
         d = int(ch)
@@ -121,7 +122,7 @@ def cards(rng: np.random.Generator, n: int, fmt: str = "plain") -> list[str]:
         prefixes, length = _CARD_BRANDS[rng.integers(len(_CARD_BRANDS))]
         p = prefixes[rng.integers(len(prefixes))]
         body = p + "".join(str(d) for d in rng.integers(0, 10, size=length - len(p) - 1))
-        num = _luhn_complete(body)
+        num = luhn_complete(body)
         if fmt == "spaces":
             num = " ".join(num[i:i + 4] for i in range(0, len(num), 4))
         elif fmt == "dashes":

@@ -42,7 +42,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from pii_frames import LabeledFrame
+from pii_frames import LabeledFrame, luhn_complete
 
 __all__ = ["holdout_frame", "holdout_frames", "obfuscate", "phone", "KINDS", "POOL"]
 
@@ -316,27 +316,16 @@ def phone(rng: np.random.Generator, country: str, style: str) -> str:
     raise ValueError(country)
 
 
-def _luhn(body: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        k = int(ch)
-        if i % 2 == 0:
-            k *= 2
-            k -= 9 if k > 9 else 0
-        total += k
-    return body + str((10 - total % 10) % 10)
-
-
 def _card(rng: np.random.Generator, sep: str) -> str:
     kind = rng.integers(4)
     if kind == 0:
-        num = _luhn("4" + _digits(rng, 14))
+        num = luhn_complete("4" + _digits(rng, 14))
     elif kind == 1:
-        num = _luhn(str(rng.integers(51, 56)) + _digits(rng, 13))
+        num = luhn_complete(str(rng.integers(51, 56)) + _digits(rng, 13))
     elif kind == 2:
-        num = _luhn("6011" + _digits(rng, 11))
+        num = luhn_complete("6011" + _digits(rng, 11))
     else:  # American Express: 15 digits, grouped 4-6-5
-        num = _luhn(["34", "37"][rng.integers(2)] + _digits(rng, 12))
+        num = luhn_complete(["34", "37"][rng.integers(2)] + _digits(rng, 12))
         return sep.join((num[:4], num[4:10], num[10:]))
     return sep.join(num[i:i + 4] for i in range(0, 16, 4))
 
