@@ -273,6 +273,10 @@ def main(argv=None) -> int:
         r = scan(lf.frame)
         ours[lf.name] = {"cpu": r.cpu_seconds, "wall": r.wall_seconds, "pred": r.entities()}
 
+    wide = scan(pf.wide_frame(100))
+    print(f"wide frame 100 x 501: CPU {wide.cpu_seconds:.3f} s, wall {wide.wall_seconds:.3f} s "
+          f"(the 1M x 14 frame: CPU {ours[big[1].name]['cpu']:.3f} s)")
+
     # --- presidio-structured -------------------------------------------------------------------
     theirs = {}
     if not args.no_structured:

@@ -31,7 +31,8 @@ import pandas as pd
 
 from shared_dir import SHARED_HINT, shared_dir
 
-__all__ = ["LabeledFrame", "generated_frames", "third_party_frames", "big_frame", "score",
+__all__ = ["LabeledFrame", "generated_frames", "third_party_frames", "big_frame", "wide_frame",
+           "score",
            "SUPPORTED", "DATA_DIR"]
 
 SUPPORTED = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
@@ -518,6 +519,16 @@ def third_party_frames(root: Path | None = None) -> tuple[list[LabeledFrame], li
 # --------------------------------------------------------------------------------------------
 # a big frame for the bench
 # --------------------------------------------------------------------------------------------
+
+
+def wide_frame(rows: int = 100, seed: int = 0) -> pd.DataFrame:
+    """``rows`` x 501: 400 float columns, 100 string ids and one e-mail column (``contact``)."""
+    rng = np.random.default_rng(seed)
+    cols: dict = {f"n{i}": rng.normal(size=rows) for i in range(400)}
+    cols.update({f"s{i}": [f"item-{j}-{i}" for j in range(rows)] for i in range(100)})
+    cols["contact"] = [f"person.{j}.{seed}@example.{('com', 'org', 'net')[j % 3]}"
+                       for j in range(rows)]
+    return pd.DataFrame(cols)
 
 
 def big_frame(rows: int, seed: int = 0, pool: int = 20_000) -> LabeledFrame:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -299,16 +298,10 @@ def test_empty_and_single_row_frames():
     assert report["email"].candidates.get("EMAIL_ADDRESS") == 1.0
 
 
-def test_wide_frame_is_fast():
-    rng = np.random.default_rng(0)
-    p = _people(100)
-    cols = {f"n{i}": rng.normal(size=100) for i in range(400)}
-    cols.update({f"s{i}": [f"item-{j}-{i}" for j in range(100)] for i in range(100)})
-    cols["contact"] = p["email"]
-    df = pd.DataFrame(cols)
-    t = time.process_time()
-    report = scan(df)
-    assert time.process_time() - t < 10
+def test_wide_frame_is_scanned_whole():
+    """Every one of 501 columns gets a finding and only the e-mail column an entity (how fast:
+    bench/pii_scan.py's wide-frame line, not a clock in a test)."""
+    report = scan(pf.wide_frame(100))
     assert len(report.columns) == 501 and report.entities() == {"contact": "EMAIL_ADDRESS"}
 
 
