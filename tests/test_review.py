@@ -520,7 +520,9 @@ def test_diff_says_what_each_change_does(demo_dir: Path) -> None:
     spend = "column accounts.monthly_spend"
     assert by[(spend, "classification quasi-identifier -> public")].effect.startswith(
         "loosens protection")
-    assert "more noise" in by[(spend, "bounds [0, 500] -> [0, 1000]")].effect
+    bounds = by[(spend, "bounds [0, 500] -> [0, 1000]")]
+    assert "more noise" in bounds.effect
+    assert bounds.line == _line_of(new, r"monthly_spend: \[0, 1000\]")  # the privacy block's
     assert ("column accounts.plan", "categories added enterprise") in by
     assert ("product", "maxContributions 2 -> 3") in by
     assert ("product", "version unchanged (1.1.0)") not in by

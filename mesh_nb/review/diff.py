@@ -293,9 +293,20 @@ class _Differ:
                 self.add(s, "column removed", "narrows collection (data minimization)",
                          NARROWS, old=at_a)
             elif ca is not None and cb is not None:
-                self.column(s, ca, cb, at_b or ())
+                self.column(s, ca, cb, at_b or (), self.bounds_path(key, at_b or ()))
 
-    def column(self, s: str, a: Column, b: Column, at: FieldPath) -> None:
+    def bounds_path(self, key: tuple[str, str], at: FieldPath) -> FieldPath:
+        """Where the new contract declares a column's DP bounds: the privacy block's
+        ``bounds`` (``column`` or ``table.column``), else the deprecated logicalTypeOptions."""
+        table, column = key
+        for name in (f"{table}.{column}", column):
+            path = self.pb + ("bounds", name)
+            if self.pb and path in self.sb.key_lines:
+                return path
+        return at + ("logicalTypeOptions",)
+
+    def column(self, s: str, a: Column, b: Column, at: FieldPath,
+               bounds_at: FieldPath | None = None) -> None:
         if a.classification != b.classification:
             looser = PROTECTION_RANK.get(b.classification, 0) < \
                 PROTECTION_RANK.get(a.classification, 0)
@@ -307,7 +318,7 @@ class _Differ:
         if a.bounds != b.bounds:
             self.add(s, f"bounds {_bounds(a.bounds)} -> {_bounds(b.bounds)}",
                      _bounds_effect(a.bounds, b.bounds), NEUTRAL,
-                     new=at + ("logicalTypeOptions",))
+                     new=bounds_at or at + ("logicalTypeOptions",))
         if a.categories != b.categories:
             self.add(s, _categories_what(a.categories, b.categories),
                      _categories_effect(a.categories, b.categories),
