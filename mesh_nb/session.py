@@ -386,11 +386,12 @@ class Session:
         estimator's hyperparameters (e.g. ``C=0.5``, ``n_clusters=4``).
         """
         self.check_open()
-        items = (features,) if isinstance(features, str) else tuple(map(str, features))
-        if len(items) == 1 and isinstance(features, str):
+        if isinstance(features, str):  # one select list: split here, the wire takes items
             from .query.fit import split_select_list
 
             items = tuple(split_select_list(features))
+        else:
+            items = tuple(map(str, features))
         return self.backend.fit(self, FitRequest(estimator, items, target, epsilon, where,
                                                  evaluate, table, product, dict(options)))
 

@@ -67,6 +67,11 @@ class LiveServer:
         finally:
             db.close()
 
+    def client(self, token: str, timeout: float = 60) -> httpx.Client:
+        """An HTTP client on the API (``/v1``) sending ``token`` as the bearer."""
+        return httpx.Client(base_url=self.url + "/v1", timeout=timeout,
+                            headers={"Authorization": f"Bearer {token}"})
+
     def approvals(self) -> Approvals:
         from mesh_nb import open_mesh
 

@@ -39,8 +39,7 @@ def server(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def _raw(server: LiveServer, token: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url + "/v1", timeout=120,
-                        headers={"Authorization": f"Bearer {token}"})
+    return server.client(token, timeout=120)
 
 
 def _bind(client: httpx.Client, purpose: str = "churn-analysis") -> str:

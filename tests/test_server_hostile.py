@@ -24,8 +24,7 @@ def server(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def _client(server: LiveServer, name: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url + "/v1", timeout=60,
-                        headers={"Authorization": f"Bearer {server.token(name)}"})
+    return server.client(server.token(name))
 
 
 def test_escape_shows_every_control_character() -> None:

@@ -40,7 +40,7 @@ import math
 import uuid
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 from sqlglot import exp
@@ -50,6 +50,7 @@ from . import policy
 from .accountant import Accountant
 from .parse import parse
 from .plan import Measurement, at_most, clamp, from_where, totalized, unit_columns
+from .release import stats_z
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -403,15 +404,22 @@ def _floats(col: Any) -> np.ndarray:
         dtype=float, na_value=np.nan)
 
 
-def _one_hot(values: np.ndarray, categories: Sequence[Any]) -> np.ndarray:
-    """One column per category, 1.0 where a value is it (a string matches only a string:
-    ``'1'`` is not 1; missing matches nothing); hash look-ups in C, not a loop per value."""
+def _matches(values: np.ndarray, categories: Sequence[Any]) -> Iterator[tuple[int, np.ndarray]]:
+    """For each category, its position and where a value is it (a string matches only a
+    string: ``'1'`` is not 1; missing matches nothing): hash look-ups in C, not a loop per
+    value, and one look-up per category (a set may hold 1 and True)."""
     import pandas as pd
 
-    target = pd.Index(values, dtype=object)
-    out = np.zeros((len(target), len(categories)))
-    for j, category in enumerate(categories):  # one look-up each: a set may hold 1 and True
-        out[:, j] = pd.Index([category], dtype=object).get_indexer(target) == 0
+    index = pd.Index(values, dtype=object)
+    for j, category in enumerate(categories):
+        yield j, pd.Index([category], dtype=object).get_indexer(index) == 0
+
+
+def _one_hot(values: np.ndarray, categories: Sequence[Any]) -> np.ndarray:
+    """One column per category, 1.0 where a value is it (see :func:`_matches`)."""
+    out = np.zeros((len(values), len(categories)))
+    for j, where in _matches(values, categories):
+        out[:, j] = where
     return out
 
 
@@ -426,13 +434,10 @@ def _labels(target: Feature, col: Any) -> np.ndarray:
 
 
 def class_codes(values: np.ndarray, categories: Sequence[Any]) -> np.ndarray:
-    """The index of each value's category (a string matches only a string), -1 for none."""
-    import pandas as pd
-
-    index = pd.Index(values, dtype=object)
-    codes = np.full(len(index), -1, dtype=np.int64)
-    for j, category in enumerate(categories):  # one look-up each: a set may hold 1 and True
-        codes[pd.Index([category], dtype=object).get_indexer(index) == 0] = j
+    """The index of each value's category (see :func:`_matches`), -1 for none."""
+    codes = np.full(len(values), -1, dtype=np.int64)
+    for j, where in _matches(values, categories):
+        codes[where] = j
     return codes
 
 
@@ -688,7 +693,7 @@ def _auc(hist: np.ndarray, epsilon: float, rng: np.random.Generator
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
     sampling = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) \
         / (n_pos * n_neg)
-    width = 1.959964 * math.sqrt(max(0.0, sampling) + float(np.nanvar(draws)))
+    width = stats_z(0.05) * math.sqrt(max(0.0, sampling) + float(np.nanvar(draws)))
     return a, [max(0.0, a - width), min(1.0, a + width)]
 
 
@@ -703,7 +708,7 @@ def evaluate(spec: FitSpec, model: Any, X: np.ndarray, y: np.ndarray, epsilon: f
     """The held-out estimate: accuracy from the confusion matrix with geometric noise on every
     cell (one person is in one cell: the cells cost ``epsilon`` once), or RMSE from a noisy
     sum of clamped squared errors and a noisy count (``epsilon`` / 2 each)."""
-    z = 1.959964
+    z = stats_z(0.05)
     if spec.estimator.task == "classification":
         classes = list(class_labels(spec.target))
         truth = class_codes(objects(y), classes)
@@ -808,7 +813,7 @@ def run_fit(session: "Session", estimator: str, features: Sequence[str] | str,
     remaining = session.reserve_all((owner,), epsilon=eps, delta=0.0, details=details,
                                     kind="model.released")
     try:
-        card, params = _train_and_evaluate(session, spec, job, shares, evaluating)
+        card, params = _train_and_evaluate(spec, job, shares, evaluating)
     except Exception:  # every failure from here on may depend on a person's data
         session.record("query.failed", {"release": release_id, "rule": "fit-error"}, (owner,))
         raise QueryFailed(release_id, eps, 0.0) from None
@@ -820,8 +825,8 @@ def run_fit(session: "Session", estimator: str, features: Sequence[str] | str,
                         {owner.name: remaining[owner.name]})
 
 
-def _train_and_evaluate(session: "Session", spec: FitSpec, job: Any, shares: dict[str, float],
-                        evaluating: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def _train_and_evaluate(spec: FitSpec, job: Any, shares: dict[str, float], evaluating: bool
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Inside the trust boundary: read the rows, split, resize, train, evaluate; the card
     (no data value, only noisy counts) and the fitted parameters."""
     acc = Accountant()
