@@ -14,7 +14,7 @@ Who the analyst is comes from the token: the server refuses any other name.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -148,11 +148,9 @@ class HttpBackend:
     def fit(self, session: Session, request: FitRequest) -> ModelRelease:
         """Train on the owner's server; the model is rebuilt here from its parameters and card
         (the same :func:`~mesh_nb.query.fit.build_model` as the server's)."""
+        body = asdict(request)  # FitRequest's fields are the wire's FitBody's
         return ModelRelease.from_wire(self._call(session, "fit", {
-            "estimator": request.estimator, "features": list(request.features),
-            "target": request.target, "epsilon": request.epsilon, "where": request.where,
-            "evaluate": request.evaluate, "table": request.table, "product": request.product,
-            "options": dict(request.options)}))
+            **body, "features": list(body["features"])}))
 
     def budgets(self, session: Session) -> tuple[BudgetStatus, ...]:
         session.check_open()  # the server has forgotten an ended session

@@ -224,9 +224,7 @@ def create_app(mesh_dir: str | Path, *, max_body: int = MAX_BODY,
                   token: Token = Depends(who)) -> wire.ModelReleaseOut:
         """Train a DP model in a query worker (the session claimed, like a query); only its
         parameters and card come back."""
-        request = FitRequest(body.estimator, tuple(body.features), body.target, body.epsilon,
-                             body.where, body.evaluate, body.table, body.product,
-                             dict(body.options))
+        request = FitRequest(**{**body.model_dump(), "features": tuple(body.features)})
         return await srv.work(token, sid, lambda s: wire.ModelReleaseOut(
             **s.backend.fit(s, request).to_wire()))
 
